@@ -1,0 +1,82 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { run } from '../exec.ts';
+import type { GoProgram } from './go-modules.ts';
+
+export type Progress = (line: string) => void;
+
+/** Reads a module's go.mod through the Go module cache (downloading it from the proxy when needed). */
+export async function upstreamGoMod(module: string, version: string): Promise<string> {
+  const { stdout } = await run('go', ['mod', 'download', '-json', `${module}@${version}`], {
+    timeoutMs: 600_000,
+  });
+  const info = JSON.parse(stdout) as { GoMod?: string; Error?: string };
+  if (!info.GoMod) throw new Error(`go mod download ${module}@${version}: ${info.Error ?? 'no go.mod'}`);
+  return readFile(info.GoMod, 'utf8');
+}
+
+/** The wrapper sources are part of the cache key, so editing them rebuilds the program. */
+async function sourcesOf(program: GoProgram): Promise<Record<string, string>> {
+  return program.build.kind === 'wrapper' ? program.build.files(upstreamGoMod) : {};
+}
+
+function keyOf(program: GoProgram, sources: Record<string, string>): string {
+  const hash = createHash('sha256');
+  hash.update(JSON.stringify(program.build.kind === 'install' ? program.build.packages : sources));
+  return `${program.name}-${program.version}-${hash.digest('hex').slice(0, 8)}`;
+}
+
+/** The directory holding a program's binaries once built; cheap to call (no network for `install` builds). */
+export async function programDir(cache: string, program: GoProgram): Promise<string> {
+  return join(cache, 'bin', keyOf(program, await sourcesOf(program)));
+}
+
+/**
+ * Builds a program into `<cache>/bin/<name>-<version>-<hash>/` unless it is there already. The build goes to a
+ * temporary directory renamed into place at the end, so an interrupted build never looks finished.
+ */
+export async function ensureGoProgram(
+  cache: string,
+  program: GoProgram,
+  progress: Progress,
+): Promise<string> {
+  const sources = await sourcesOf(program);
+  const key = keyOf(program, sources);
+  const dir = join(cache, 'bin', key);
+  if (program.binaries.every((b) => existsSync(join(dir, b)))) return dir;
+
+  const started = Date.now();
+  progress(`building ${program.name} ${program.version} from the Go module proxy (cached in ${dir})`);
+  const staging = `${dir}.tmp-${process.pid}`;
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true });
+  const env = { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-buildvcs=false' };
+  const flags = ['-trimpath', '-ldflags=-s -w'];
+  const timeoutMs = 40 * 60_000;
+  if (program.build.kind === 'install') {
+    await run('go', ['install', ...flags, ...program.build.packages], {
+      env: { ...env, GOBIN: staging },
+      timeoutMs,
+      onLine: progress,
+    });
+  } else {
+    const src = join(cache, 'src', key);
+    await mkdir(src, { recursive: true });
+    for (const [file, text] of Object.entries(sources)) await writeFile(join(src, file), text);
+    await run('go', ['mod', 'tidy'], { cwd: src, env, timeoutMs, onLine: progress });
+    await run('go', ['build', ...flags, '-o', join(staging, program.build.output), '.'], {
+      cwd: src,
+      env,
+      timeoutMs,
+      onLine: progress,
+    });
+  }
+  for (const [link, target] of Object.entries(program.links ?? {}))
+    await symlink(target, join(staging, link));
+  await rm(dir, { recursive: true, force: true });
+  await rename(staging, dir);
+  progress(`built ${program.name} ${program.version} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  return dir;
+}
