@@ -1,0 +1,34 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { loadKubeConfig } from '../../src/kube/config.ts';
+import { ControlPlane } from '../../src/lab/control-plane.ts';
+import type { LabBinaries } from '../../src/lab/deps/index.ts';
+
+/** The test run's lab lives apart from a developer's own lab (other dir, other ports), so both can run. */
+export const testLabDir = process.env.PATCHBAY_TEST_LAB_DIR ?? join(tmpdir(), 'patchbay-test-lab');
+export const testLabBasePort = Number(process.env.PATCHBAY_TEST_BASE_PORT ?? 26443);
+
+export interface TestLab {
+  controlPlane: ControlPlane;
+  kubeconfig: string;
+  kc: KubeConfig;
+  binaries: LabBinaries;
+}
+
+/**
+ * The lab that test/run.ts started for this `npm test` run. A test file run on its own (outside npm test)
+ * fails here with a clear message instead of starting a lab of its own.
+ */
+export function testLab(): TestLab {
+  const binaries = process.env.PATCHBAY_TEST_BINARIES;
+  if (!binaries)
+    throw new Error('integration tests need the test lab: run them through `npm test` (test/run.ts)');
+  const controlPlane = new ControlPlane({ dir: testLabDir, basePort: testLabBasePort });
+  return {
+    controlPlane,
+    kubeconfig: controlPlane.kubeconfig,
+    kc: loadKubeConfig(controlPlane.kubeconfig),
+    binaries: JSON.parse(binaries) as LabBinaries,
+  };
+}
