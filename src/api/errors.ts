@@ -197,3 +197,8 @@ export class ErrorCollector {
 export function isPatchbayError(e: unknown): e is PatchbayError {
   return e instanceof PatchbayError;
 }
+
+/** `"x" is not ...`; a missing value is not quoted, the detail alone says so. */
+export function valueDetail(value: unknown, detail: string): string {
+  return detail.startsWith('is missing') ? detail : `${describeValue(value)} ${detail}`;
+}

@@ -9,7 +9,7 @@
  */
 import { type Static, Type } from '@sinclair/typebox';
 import ipaddr from 'ipaddr.js';
-import { describeValue, ErrorCollector, ValidationError } from './errors.ts';
+import { describeValue, ErrorCollector, ValidationError, valueDetail } from './errors.ts';
 import { parseUserJson } from './json-input.ts';
 import { formatIp, ipFamily, isIpOrCidr } from './net-syntax.ts';
 
@@ -304,7 +304,7 @@ function readStatus(raw: unknown, path: string, obj: { object?: string }): Netwo
         path: `${path}.${field}`,
         ...obj,
         value: v,
-        detail: `${describeValue(v)} ${detail}`,
+        detail: valueDetail(v, detail),
       }),
     );
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
@@ -321,8 +321,9 @@ function readStatus(raw: unknown, path: string, obj: { object?: string }): Netwo
     if (key === 'default-route') continue;
     Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
   }
-  if (typeof src.name !== 'string' || src.name === '')
-    fail('name', src.name ?? null, 'is missing or not a string');
+  if (src.name === undefined || src.name === '')
+    fail('name', src.name, 'is missing: every status names its network');
+  else if (typeof src.name !== 'string') fail('name', src.name, 'is not a string');
   for (const key of ['interface', 'mac'] as const) {
     if (src[key] !== undefined && typeof src[key] !== 'string') fail(key, src[key], 'is not a string');
   }

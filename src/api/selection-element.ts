@@ -3,7 +3,7 @@
  * case-insensitively, as Go's encoding/json (and so Multus) matches them; values are
  * checked against the spec, and every problem of the element is reported.
  */
-import { describeValue, ErrorCollector, ValidationError } from './errors.ts';
+import { ErrorCollector, ValidationError, valueDetail } from './errors.ts';
 import { checkDns1123Label, checkDns1123Subdomain, checkInterfaceName } from './names.ts';
 import {
   explainHardwareAddress,
@@ -39,7 +39,7 @@ export function parseSelectionElement(raw: unknown, ctx: ElementContext): Networ
         path: field === '' ? ctx.path : `${ctx.path}.${field}`,
         ...(ctx.object === undefined ? {} : { object: ctx.object }),
         value,
-        detail: `${describeValue(value)} ${detail}`,
+        detail: valueDetail(value, detail),
         ...(hint === undefined ? {} : { hint }),
       }),
     );
