@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { type KubeConfig, KubeConfig as KubeConfigClass } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../../src/kube/config.ts';
 import { ControlPlane } from '../../src/lab/control-plane.ts';
 import type { LabBinaries } from '../../src/lab/deps/index.ts';
@@ -31,4 +31,16 @@ export function testLab(): TestLab {
     kc: loadKubeConfig(controlPlane.kubeconfig),
     binaries: JSON.parse(binaries) as LabBinaries,
   };
+}
+
+/** The same credentials, pointed at another server address (a proxy in front of the apiserver). */
+export function kubeConfigVia(kc: KubeConfig, server: string): KubeConfig {
+  const copy = new KubeConfigClass();
+  copy.loadFromOptions({
+    clusters: kc.clusters.map((c) => ({ ...c, server })),
+    users: kc.users,
+    contexts: kc.contexts,
+    currentContext: kc.currentContext,
+  });
+  return copy;
 }

@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { run } from '../../src/lab/exec.ts';
+import { isRunning, readRecord } from '../../src/lab/process.ts';
+import { testLab } from '../helpers/test-lab.ts';
+
+const lab = testLab();
+const kubectl = (...args: string[]) =>
+  run(lab.binaries.kubectl, ['--kubeconfig', lab.kubeconfig, ...args], {
+    timeoutMs: 30_000,
+    allowFailure: true,
+  });
+const quiet = () => {};
+
+test('kubectl get --raw /readyz answers ok over TLS on loopback', async () => {
+  const res = await kubectl('get', '--raw', '/readyz');
+  assert.equal(res.code, 0, res.stderr);
+  assert.equal(res.stdout.trim(), 'ok');
+  assert.match(lab.controlPlane.server, /^https:\/\/127\.0\.0\.1:\d+$/);
+});
+
+test('the NPWG CRDs are installed', async () => {
+  const res = await kubectl('get', 'crd', '-o', 'name');
+  assert.equal(res.code, 0, res.stderr);
+  for (const crd of [
+    'network-attachment-definitions.k8s.cni.cncf.io',
+    'ipamclaims.k8s.cni.cncf.io',
+    'multi-networkpolicies.k8s.cni.cncf.io',
+  ]) {
+    assert.ok(res.stdout.includes(`customresourcedefinition.apiextensions.k8s.io/${crd}`), `${crd} missing`);
+  }
+});
+
+test('authorization is Node,RBAC: a node may read pods, not list secrets; anonymous may not list', async () => {
+  const asNode = [
+    '--as=system:node:lab-node-1',
+    '--as-group=system:nodes',
+    '--as-group=system:authenticated',
+  ];
+  const pods = await kubectl('auth', 'can-i', 'get', 'pods', ...asNode);
+  assert.equal(pods.stdout.trim(), 'yes', pods.stderr);
+  const secrets = await kubectl('auth', 'can-i', 'list', 'secrets', '--all-namespaces', ...asNode);
+  assert.equal(secrets.stdout.trim(), 'no', secrets.stderr);
+  const anonymous = await kubectl('auth', 'can-i', 'list', 'namespaces', '--as=system:anonymous');
+  assert.equal(anonymous.stdout.trim(), 'no', anonymous.stderr);
+});
+
+test('lab up on a running lab is a no-op: the same processes stay', async () => {
+  const before = (await lab.controlPlane.status()).components.map((c) => c.pid);
+  const status = await lab.controlPlane.up(quiet, lab.binaries);
+  assert.deepEqual(
+    status.components.map((c) => c.pid),
+    before,
+  );
+  assert.ok(status.components.every((c) => c.healthy));
+});
+
+test('a lab process that died is detected and restarted by lab up', async () => {
+  const record = await readRecord(`${lab.controlPlane.dir}/run/kube-scheduler.json`);
+  assert.ok(record && isRunning(record));
+  process.kill(record.pid, 'SIGKILL');
+  for (let i = 0; i < 100 && isRunning(record); i++) await new Promise((r) => setTimeout(r, 20));
+  const down = await lab.controlPlane.status();
+  assert.equal(down.components.find((c) => c.name === 'kube-scheduler')?.running, false);
+  const status = await lab.controlPlane.up(quiet, lab.binaries);
+  const scheduler = status.components.find((c) => c.name === 'kube-scheduler');
+  assert.ok(scheduler?.healthy);
+  assert.notEqual(scheduler?.pid, record.pid);
+});
