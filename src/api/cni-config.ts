@@ -18,7 +18,8 @@ export const CniPluginConf = OpenObject({
   ipam: Type.Optional(OpenObject({ type: Type.String() })),
   capabilities: Type.Optional(Type.Record(Type.String(), Type.Boolean())),
 });
-export type CniPluginConf = Static<typeof CniPluginConf>;
+/** Plugin-specific fields stay on the config, so the type admits them. */
+export type CniPluginConf = Static<typeof CniPluginConf> & { [key: string]: unknown };
 
 export const CniConfList = OpenObject({
   cniVersion: Type.String(),
@@ -28,7 +29,10 @@ export const CniConfList = OpenObject({
   disableGC: Type.Optional(Type.Boolean()),
   plugins: Type.Array(CniPluginConf),
 });
-export type CniConfList = Static<typeof CniConfList>;
+export type CniConfList = Omit<Static<typeof CniConfList>, 'plugins'> & {
+  plugins: CniPluginConf[];
+  [key: string]: unknown;
+};
 
 export type CniConfig = { kind: 'plugin'; config: CniPluginConf } | { kind: 'conflist'; config: CniConfList };
 

@@ -50,7 +50,8 @@ export const NetworkSelectionElement = Type.Object(
   },
   { additionalProperties: true },
 );
-export type NetworkSelectionElement = Static<typeof NetworkSelectionElement>;
+/** Extension keys stay on the element, so the type admits them. */
+export type NetworkSelectionElement = Static<typeof NetworkSelectionElement> & { [key: string]: unknown };
 
 /** Keys with a meaning, as the JSON form spells them. `interfaceRequest` and `deviceID` are Multus's own. */
 export const SELECTION_KEYS = [

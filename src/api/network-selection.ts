@@ -59,8 +59,6 @@ function objectOf(ctx: SelectionContext): { object?: string } {
 
 function parseJsonForm(text: string, ctx: SelectionContext, path: string): NetworkSelectionElement[] {
   const value = parseUserJson(text, { path, ...objectOf(ctx), what: 'the JSON list of networks' });
-  // Go decodes `null` into an empty list, so Multus treats it as no selection.
-  if (value === null) return [];
   if (!Array.isArray(value)) {
     let hint: string | undefined;
     if (typeof value === 'object') hint = 'wrap the object in a list: [ {...} ]';

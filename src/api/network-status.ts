@@ -73,7 +73,7 @@ export const NetworkStatus = Type.Object(
   },
   { additionalProperties: true },
 );
-export type NetworkStatus = Static<typeof NetworkStatus>;
+export type NetworkStatus = Static<typeof NetworkStatus> & { [key: string]: unknown };
 
 /** A CNI ADD result in the 1.0.0 shape (0.3.x/0.4.0 results fit too; `version` is ignored). */
 export interface CniResult {

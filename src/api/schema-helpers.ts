@@ -3,14 +3,21 @@
  * CustomResourceDefinitions accept: no `const`, no `type` inside `anyOf`, enums as
  * `{type: string, enum}`.
  */
-import { type SchemaOptions, type TSchema, type TUnsafe, Type } from '@sinclair/typebox';
+import { Kind, type SchemaOptions, type TSchema, type TUnsafe, Type, TypeRegistry } from '@sinclair/typebox';
+
+// Unsafe schemas need a registered kind, or Value.Check and the compiler reject them.
+TypeRegistry.Set<{ enum: string[] }>(
+  'StringEnum',
+  (schema, value) => typeof value === 'string' && schema.enum.includes(value),
+);
+TypeRegistry.Set('AnyJson', () => true);
 
 /** A string enum that CRDs accept (TypeBox's Union of Literals would emit `const` in `anyOf`). */
 export function StringEnum<const T extends readonly string[]>(
   values: T,
   options: SchemaOptions = {},
 ): TUnsafe<T[number]> {
-  return Type.Unsafe<T[number]>({ ...options, type: 'string', enum: [...values] });
+  return Type.Unsafe<T[number]>({ ...options, [Kind]: 'StringEnum', type: 'string', enum: [...values] });
 }
 
 /** An object that keeps fields it does not know (CNI plugin configs, selection extensions). */
@@ -27,7 +34,11 @@ export function OpenObject<T extends Parameters<typeof Type.Object>[0]>(
 
 /** A free-form JSON value (CRDs need the preserve flag, not `{}`). */
 export function AnyJson(options: SchemaOptions = {}): TUnsafe<unknown> {
-  return Type.Unsafe<unknown>({ ...options, 'x-kubernetes-preserve-unknown-fields': true });
+  return Type.Unsafe<unknown>({
+    ...options,
+    [Kind]: 'AnyJson',
+    'x-kubernetes-preserve-unknown-fields': true,
+  });
 }
 
 /** Checks the CRD structural-schema restrictions we rely on; used by tests and the CRD generator. */
