@@ -93,14 +93,19 @@ export function applyColumnDiff(current: PlainValue, diff: ValueJson, type: Colu
     return out;
   }
   const elements: PlainAtom[] =
-    shape === 'optional' ? (current === undefined ? [] : [current as PlainAtom]) : [...((current as PlainAtom[]) ?? [])];
+    shape === 'optional'
+      ? current === undefined
+        ? []
+        : [current as PlainAtom]
+      : [...((current as PlainAtom[]) ?? [])];
   for (const atom of setAtoms(diff).map((a) => atomFromJson(a, type.key))) {
     const at = elements.indexOf(atom);
     if (at >= 0) elements.splice(at, 1);
     else elements.push(atom);
   }
   if (shape === 'optional') {
-    if (elements.length > 1) throw new CacheUpdateError(`diff leaves ${elements.length} values in an optional column`);
+    if (elements.length > 1)
+      throw new CacheUpdateError(`diff leaves ${elements.length} values in an optional column`);
     return elements[0];
   }
   return elements;
@@ -219,7 +224,9 @@ export class OvsdbCache {
     for (const [tableName, tableUpdate] of Object.entries(asObject(updates, 'table-updates2'))) {
       const table = this.tableSchema(tableName);
       const rows = this.tableRows(tableName);
-      for (const [rowUuid, rowUpdate] of Object.entries(asObject(tableUpdate, `table-update2 ${tableName}`))) {
+      for (const [rowUuid, rowUpdate] of Object.entries(
+        asObject(tableUpdate, `table-update2 ${tableName}`),
+      )) {
         const u = asObject(rowUpdate, `row-update2 ${tableName} ${rowUuid}`);
         const old = rows.get(rowUuid);
         if ('delete' in u) {

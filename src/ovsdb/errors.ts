@@ -26,7 +26,9 @@ export class OvsdbOpError extends PatchbayError {
   constructor(o: OvsdbOpErrorOptions) {
     const error = o.error ?? 'unknown error';
     const index = o.index ?? -1;
-    const where = o.op ? `operation ${index} (${o.op.op}${'table' in o.op ? ` ${o.op.table}` : ''})` : 'commit';
+    const where = o.op
+      ? `operation ${index} (${o.op.op}${'table' in o.op ? ` ${o.op.table}` : ''})`
+      : 'commit';
     super({
       ...o,
       code: o.code ?? `Ovsdb${error.replace(/(^|[\s-])(\w)/g, (_m, _s, c: string) => c.toUpperCase())}`,
@@ -104,7 +106,12 @@ export class OvsdbProtocolError extends PatchbayError {
 }
 
 function isErrorResult(result: unknown): result is OperationResult & { error: unknown } {
-  return typeof result === 'object' && result !== null && 'error' in result && (result as { error: unknown }).error !== null;
+  return (
+    typeof result === 'object' &&
+    result !== null &&
+    'error' in result &&
+    (result as { error: unknown }).error !== null
+  );
 }
 
 /**
@@ -118,7 +125,8 @@ export function checkOperationResults(ops: readonly Operation[], results: unknow
   if (results.length < ops.length || results.length > ops.length + 1) {
     // A reply shorter than the request still names the failing operation when an error is in it.
     const firstError = results.findIndex(isErrorResult);
-    if (firstError >= 0 && firstError < ops.length) throw createOpError(results[firstError], ops[firstError], firstError);
+    if (firstError >= 0 && firstError < ops.length)
+      throw createOpError(results[firstError], ops[firstError], firstError);
     throw new OvsdbProtocolError(`transact sent ${ops.length} operations, got ${results.length} results`);
   }
   for (let i = 0; i < ops.length; i++) {

@@ -79,7 +79,8 @@ function enumAtoms(json: unknown): PlainAtom[] {
 
 function parseBaseType(json: unknown, path: string): BaseType {
   if (typeof json === 'string') {
-    if (!atomicTypes.has(json)) throw new SchemaParseError(path, `unknown atomic type ${JSON.stringify(json)}`);
+    if (!atomicTypes.has(json))
+      throw new SchemaParseError(path, `unknown atomic type ${JSON.stringify(json)}`);
     return { type: json as AtomicType };
   }
   const o = asObject(json, path);
@@ -120,7 +121,9 @@ export function parseSchema(json: unknown): DatabaseSchema {
     const t = asObject(tableJson, `tables.${tableName}`);
     const columns = new Map<string, ColumnSchema>();
     for (const c of implicitColumns) columns.set(c.name, c);
-    for (const [columnName, columnJson] of Object.entries(asObject(t.columns, `tables.${tableName}.columns`))) {
+    for (const [columnName, columnJson] of Object.entries(
+      asObject(t.columns, `tables.${tableName}.columns`),
+    )) {
       const c = asObject(columnJson, `tables.${tableName}.columns.${columnName}`);
       columns.set(columnName, {
         name: columnName,
@@ -154,12 +157,23 @@ function problem(problems: Problems, path: string, value: unknown, detail: strin
   problems.push(new ValidationError({ code: 'OvsdbInvalidOperation', path, value, detail }));
 }
 
-function checkAtom(problems: Problems, path: string, atom: AtomJson, base: BaseType, namedUuids: Set<string>): void {
+function checkAtom(
+  problems: Problems,
+  path: string,
+  atom: AtomJson,
+  base: BaseType,
+  namedUuids: Set<string>,
+): void {
   if (base.type === 'uuid') {
     if (isUuidJson(atom)) return;
     if (isNamedUuidJson(atom)) {
       if (!namedUuids.has(atom[1])) {
-        problem(problems, path, atom, `names uuid-name "${atom[1]}" that no earlier insert in this transaction sets`);
+        problem(
+          problems,
+          path,
+          atom,
+          `names uuid-name "${atom[1]}" that no earlier insert in this transaction sets`,
+        );
       }
       return;
     }
@@ -179,15 +193,24 @@ function checkAtom(problems: Problems, path: string, atom: AtomJson, base: BaseT
     problem(problems, path, atom, `is not one of ${base.enum.map((e) => JSON.stringify(e)).join(', ')}`);
   }
   if (typeof atom === 'number') {
-    const [lo, hi] = base.type === 'integer' ? [base.minInteger, base.maxInteger] : [base.minReal, base.maxReal];
+    const [lo, hi] =
+      base.type === 'integer' ? [base.minInteger, base.maxInteger] : [base.minReal, base.maxReal];
     if ((lo !== undefined && atom < lo) || (hi !== undefined && atom > hi)) {
       problem(problems, path, atom, `is outside ${lo ?? '-inf'}..${hi ?? 'inf'}`);
     }
   }
   if (typeof atom === 'string' && base.type === 'string') {
     const length = [...atom].length;
-    if ((base.minLength !== undefined && length < base.minLength) || (base.maxLength !== undefined && length > base.maxLength)) {
-      problem(problems, path, atom, `has length ${length}, outside ${base.minLength ?? 0}..${base.maxLength ?? 'inf'}`);
+    if (
+      (base.minLength !== undefined && length < base.minLength) ||
+      (base.maxLength !== undefined && length > base.maxLength)
+    ) {
+      problem(
+        problems,
+        path,
+        atom,
+        `has length ${length}, outside ${base.minLength ?? 0}..${base.maxLength ?? 'inf'}`,
+      );
     }
   }
 }
@@ -306,7 +329,10 @@ function checkWhere(
       return;
     }
     const shape = columnShape(column.type);
-    if (orderFunctions.has(fn) && (shape !== 'scalar' || !['integer', 'real'].includes(column.type.key.type))) {
+    if (
+      orderFunctions.has(fn) &&
+      (shape !== 'scalar' || !['integer', 'real'].includes(column.type.key.type))
+    ) {
       problem(problems, `${p}[1]`, fn, `needs an integer or real scalar column, ${columnName} is not`);
     }
     checkValue(problems, `${p}[2]`, value, column.type, namedUuids, { counts: false });
@@ -406,7 +432,12 @@ function checkMutations(
   });
 }
 
-function requireTable(problems: Problems, path: string, schema: DatabaseSchema, name: unknown): TableSchema | undefined {
+function requireTable(
+  problems: Problems,
+  path: string,
+  schema: DatabaseSchema,
+  name: unknown,
+): TableSchema | undefined {
   const table = typeof name === 'string' ? schema.tables.get(name) : undefined;
   if (table === undefined) problem(problems, path, name, `is not a table of database ${schema.name}`);
   return table;
@@ -428,8 +459,10 @@ export function checkOperations(schema: DatabaseSchema, operations: readonly Ope
         if (table) checkRow(problems, `${path}.row`, o.row ?? {}, table, namedUuids, 'insert');
         if (op['uuid-name'] !== undefined) {
           const name = op['uuid-name'];
-          if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(name)) problem(problems, `${path}.uuid-name`, name, 'is not an <id>');
-          else if (namedUuids.has(name)) problem(problems, `${path}.uuid-name`, name, 'is used by an earlier insert');
+          if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(name))
+            problem(problems, `${path}.uuid-name`, name, 'is not an <id>');
+          else if (namedUuids.has(name))
+            problem(problems, `${path}.uuid-name`, name, 'is used by an earlier insert');
           namedUuids.add(name);
         }
         break;
@@ -461,7 +494,8 @@ export function checkOperations(schema: DatabaseSchema, operations: readonly Ope
         if (!table) break;
         checkWhere(problems, `${path}.where`, o.where, table, namedUuids);
         checkColumns(problems, `${path}.columns`, o.columns, table);
-        if (op.until !== '==' && op.until !== '!=') problem(problems, `${path}.until`, op.until, 'is not "==" or "!="');
+        if (op.until !== '==' && op.until !== '!=')
+          problem(problems, `${path}.until`, op.until, 'is not "==" or "!="');
         if (!Array.isArray(op.rows)) {
           problem(problems, `${path}.rows`, op.rows, 'is not an array of rows');
           break;
@@ -469,14 +503,16 @@ export function checkOperations(schema: DatabaseSchema, operations: readonly Ope
         const columns = new Set(op.columns);
         op.rows.forEach((row, r) => {
           for (const name of Object.keys(row)) {
-            if (!columns.has(name)) problem(problems, `${path}.rows[${r}].${name}`, undefined, 'is not in "columns"');
+            if (!columns.has(name))
+              problem(problems, `${path}.rows[${r}].${name}`, undefined, 'is not in "columns"');
           }
           checkRow(problems, `${path}.rows[${r}]`, row, table, namedUuids, 'match');
         });
         break;
       }
       case 'commit':
-        if (typeof op.durable !== 'boolean') problem(problems, `${path}.durable`, op.durable, 'is not a boolean');
+        if (typeof op.durable !== 'boolean')
+          problem(problems, `${path}.durable`, op.durable, 'is not a boolean');
         break;
       case 'abort':
       case 'comment':
@@ -518,7 +554,11 @@ export function decodeRow(table: TableSchema, row: RowJson): PlainRow {
 }
 
 /** A plain row to wire form for insert, update or wait. `_uuid` and `_version` are skipped unless `keepUuid`. */
-export function encodeRow(table: TableSchema, row: Record<string, unknown>, options: { keepUuid?: boolean } = {}): RowJson {
+export function encodeRow(
+  table: TableSchema,
+  row: Record<string, unknown>,
+  options: { keepUuid?: boolean } = {},
+): RowJson {
   const out: RowJson = {};
   for (const [name, value] of Object.entries(row)) {
     if (name.startsWith('_') && !options.keepUuid) continue;

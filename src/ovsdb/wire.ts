@@ -145,7 +145,8 @@ export function classifyMessage(value: unknown): RpcMessage {
     if (m.id === null || m.id === undefined) {
       return { kind: 'notification', message: { method: m.method, params, id: null } };
     }
-    if (typeof m.id !== 'string' && typeof m.id !== 'number') throw new FramingError('request id must be a scalar');
+    if (typeof m.id !== 'string' && typeof m.id !== 'number')
+      throw new FramingError('request id must be a scalar');
     return { kind: 'request', message: { method: m.method, params, id: m.id } };
   }
   if ('result' in m || 'error' in m) {
@@ -197,7 +198,8 @@ export function set(atoms: readonly AtomJson[]): SetJson {
 }
 
 export function map(pairs: Iterable<readonly [AtomJson, AtomJson]> | Record<string, AtomJson>): MapJson {
-  const entries = Symbol.iterator in pairs ? [...(pairs as Iterable<[AtomJson, AtomJson]>)] : Object.entries(pairs);
+  const entries =
+    Symbol.iterator in pairs ? [...(pairs as Iterable<[AtomJson, AtomJson]>)] : Object.entries(pairs);
   return ['map', entries.map(([k, v]) => [k, v] as [AtomJson, AtomJson])];
 }
 
@@ -206,7 +208,9 @@ export function isUuidJson(value: unknown): value is UuidJson {
 }
 
 export function isNamedUuidJson(value: unknown): value is NamedUuidJson {
-  return Array.isArray(value) && value.length === 2 && value[0] === 'named-uuid' && typeof value[1] === 'string';
+  return (
+    Array.isArray(value) && value.length === 2 && value[0] === 'named-uuid' && typeof value[1] === 'string'
+  );
 }
 
 export function isSetJson(value: unknown): value is SetJson {
@@ -341,7 +345,8 @@ export function valueFromJson(json: ValueJson, type: ColumnType): PlainValue {
     if (!isMapJson(json)) throw new ValueTypeError(`expected a map, got ${JSON.stringify(json)}`);
     const out: PlainMap = new Map();
     for (const pair of json[1]) {
-      if (!Array.isArray(pair) || pair.length !== 2) throw new ValueTypeError('a map pair must be [key, value]');
+      if (!Array.isArray(pair) || pair.length !== 2)
+        throw new ValueTypeError('a map pair must be [key, value]');
       out.set(atomFromJson(pair[0], type.key), atomFromJson(pair[1], type.value!));
     }
     return out;
@@ -375,7 +380,9 @@ export function valueToJson(value: unknown, type: ColumnType): ValueJson {
   if (shape === 'map') {
     return [
       'map',
-      mapEntries(value).map(([k, v]) => [atomToJson(k, type.key), atomToJson(v, type.value!)] as [AtomJson, AtomJson]),
+      mapEntries(value).map(
+        ([k, v]) => [atomToJson(k, type.key), atomToJson(v, type.value!)] as [AtomJson, AtomJson],
+      ),
     ];
   }
   let atoms: unknown[];
