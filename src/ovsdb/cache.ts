@@ -74,14 +74,14 @@ function asObject(value: unknown, what: string): Record<string, unknown> {
 }
 
 /**
- * Applies an update2 "modify" diff to one column (ovsdb-server(7), update2 notification): a scalar is replaced;
- * a set (optional scalars included) toggles each element of the diff; a map deletes a key given with its current
- * value, replaces one given with another value, and adds one it lacks.
+ * Applies an update2 "modify" diff to one column (ovsdb-server(7), update2 notification). A column holding at
+ * most one value (scalars, optional scalars, one-pair maps) is not a diff but the new value, as ovsdb-server only
+ * diffs composite columns (max > 1). In a set, each element of the diff toggles; in a map, a key given with its
+ * current value is deleted, one given with another value is replaced, and a missing one is added.
  */
 export function applyColumnDiff(current: PlainValue, diff: ValueJson, type: ColumnType): PlainValue {
-  const shape = columnShape(type);
-  if (shape === 'scalar') return valueFromJson(diff, type);
-  if (shape === 'map') {
+  if (type.max <= 1) return valueFromJson(diff, type);
+  if (columnShape(type) === 'map') {
     if (!isMapJson(diff)) throw new CacheUpdateError(`map diff is not a map: ${JSON.stringify(diff)}`);
     const out = new Map(current instanceof Map ? current : []);
     for (const [k, v] of diff[1] as [AtomJson, AtomJson][]) {
@@ -92,21 +92,11 @@ export function applyColumnDiff(current: PlainValue, diff: ValueJson, type: Colu
     }
     return out;
   }
-  const elements: PlainAtom[] =
-    shape === 'optional'
-      ? current === undefined
-        ? []
-        : [current as PlainAtom]
-      : [...((current as PlainAtom[]) ?? [])];
+  const elements: PlainAtom[] = Array.isArray(current) ? [...current] : [];
   for (const atom of setAtoms(diff).map((a) => atomFromJson(a, type.key))) {
     const at = elements.indexOf(atom);
     if (at >= 0) elements.splice(at, 1);
     else elements.push(atom);
-  }
-  if (shape === 'optional') {
-    if (elements.length > 1)
-      throw new CacheUpdateError(`diff leaves ${elements.length} values in an optional column`);
-    return elements[0];
   }
   return elements;
 }

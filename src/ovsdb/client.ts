@@ -324,8 +324,10 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
         delay = this.backoff.initialMs;
         await closedSession;
       } catch (err) {
-        this.log(`connect failed: ${(err as Error).message}`);
-        socket?.destroy();
+        const reason = `session failed: ${(err as Error).message}`;
+        if (socket !== undefined && this.socket === socket) this.abandon(socket, reason);
+        else socket?.destroy();
+        this.log(reason);
       }
       if (this.closed || this.options.reconnect === false) break;
       // Jitter keeps a fleet of clients from reconnecting in lockstep after a server restart.
@@ -388,8 +390,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
       }
       // The newest connection wins: the peer reconnected, and the old one may be half-open.
       if (this.socket !== undefined) {
-        this.log('peer connected again, dropping the previous session');
-        this.socket.destroy();
+        this.abandon(this.socket, 'peer connected again, dropping the previous session');
       }
       this.beginSession(socket).catch((err: Error) => {
         this.log(`session setup failed: ${err.message}`);
@@ -429,8 +430,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
       try {
         values = parser.push(chunk);
       } catch (err) {
-        this.log(`protocol error, dropping connection: ${(err as Error).message}`);
-        socket.destroy();
+        this.abandon(socket, `protocol error: ${(err as Error).message}`);
         return;
       }
       for (const value of values) this.dispatch(value, socket);
@@ -481,8 +481,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
           .catch((err: Error) => {
             this.echoOutstanding = false;
             if (err instanceof OvsdbTimeoutError && this.socket === socket) {
-              this.log(`echo not answered within ${timeoutMs} ms, dropping connection`);
-              socket.destroy();
+              this.abandon(socket, `echo not answered within ${timeoutMs} ms`);
             }
           });
       },
@@ -521,8 +520,17 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
   }
 
   /** Drops the current connection as if the network failed; the client reconnects (tests, operator tools). */
-  dropConnection(): void {
-    this.socket?.destroy();
+  dropConnection(reason = 'connection dropped by the caller'): void {
+    if (this.socket !== undefined) this.abandon(this.socket, reason);
+  }
+
+  /**
+   * Ends the session at once and destroys its socket. The session ends synchronously (destroy reports 'close'
+   * only later), so a request made right after this waits for the next session instead of writing to a dead one.
+   */
+  private abandon(socket: Transport, reason: string): void {
+    this.endSession(socket, reason);
+    socket.destroy();
   }
 
   // -- messages ---------------------------------------------------------------------------------------------
@@ -532,8 +540,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     try {
       message = classifyMessage(value);
     } catch (err) {
-      this.log(`protocol error, dropping connection: ${(err as Error).message}`);
-      socket.destroy();
+      this.abandon(socket, `protocol error: ${(err as Error).message}`);
       return;
     }
     switch (message.kind) {
@@ -601,7 +608,8 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     } catch (err) {
       // A cache that cannot apply an update no longer mirrors the server: start over with a fresh session.
       this.emit('warning', err as Error);
-      this.socket?.destroy();
+      if (this.socket !== undefined)
+        this.abandon(this.socket, `cannot apply an update: ${(err as Error).message}`);
     }
   }
 
@@ -613,6 +621,10 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
   private send(socket: Transport, method: string, params: unknown[], timeoutMs: number): Promise<unknown> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
+      if (this.socket !== socket || socket.destroyed) {
+        reject(new OvsdbConnectionError(`not connected; ${method} not sent`));
+        return;
+      }
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(new OvsdbTimeoutError(method, timeoutMs));

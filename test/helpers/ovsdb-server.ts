@@ -3,11 +3,12 @@
  * socket, tcp 127.0.0.1 and (optionally) ssl 127.0.0.1 with a throwaway CA made by openssl. Stopped by pid only,
  * and always: `withOvsdbServer` uses try/finally, and an exit hook catches a crashed test file.
  */
+
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../../src/lab/exec.ts';
 import { isRunning, type ProcessRecord, startDaemon, stopProcess } from '../../src/lab/process.ts';
 import { waitFor } from '../../src/util/wait.ts';
 
@@ -53,8 +54,42 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+interface ToolResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+/**
+ * Runs a tool with stdin closed from the start. (A tool that exits without reading stdin makes a later write to
+ * its stdin fail with EPIPE, so the shared runner, which always writes stdin, flakes with these quick tools.)
+ */
+export function runTool(
+  cmd: string,
+  args: string[],
+  options: { cwd?: string; timeoutMs?: number; allowFailure?: boolean } = {},
+): Promise<ToolResult> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      cmd,
+      args,
+      { cwd: options.cwd, timeout: options.timeoutMs ?? 10_000, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+        if (err && !options.allowFailure) {
+          reject(new Error(`${cmd} ${args.join(' ')}: ${err.message}\n${stderr}`));
+          return;
+        }
+        resolve({ stdout, stderr, code });
+      },
+    );
+    child.stdin?.on('error', () => {});
+    child.stdin?.end();
+  });
+}
+
 async function openssl(args: string[], cwd: string): Promise<void> {
-  await run('openssl', args, { cwd, timeoutMs: 30_000 });
+  await runTool('openssl', args, { cwd, timeoutMs: 30_000 });
 }
 
 /** A CA plus a server and a client certificate, each for 127.0.0.1, valid two days. */
@@ -158,7 +193,7 @@ export class TestOvsdbServer {
   }
 
   async init(): Promise<void> {
-    await run('ovsdb-tool', ['create', this.dbPath, schemaPaths[this.schema]], { timeoutMs: 10_000 });
+    await runTool('ovsdb-tool', ['create', this.dbPath, schemaPaths[this.schema]], { timeoutMs: 10_000 });
     if (this.options.ssl) this.pki = await makeTestPki(this.dir);
     if (!this.options.noListeners) {
       this.tcpPort = await freePort();
@@ -193,7 +228,7 @@ export class TestOvsdbServer {
       'ovsdb-server to answer on its control socket',
       async () => {
         if (!isRunning(record)) throw new Error(`ovsdb-server exited; see ${this.logPath}`);
-        const r = await run('ovs-appctl', ['-t', this.ctlPath, 'version'], {
+        const r = await runTool('ovs-appctl', ['-t', this.ctlPath, 'version'], {
           timeoutMs: 2_000,
           allowFailure: true,
         });
@@ -221,7 +256,7 @@ export class TestOvsdbServer {
 
   /** Runs a transaction with the naive peer tool, as an independent view of the server's state. */
   async peerTransact(operations: unknown[]): Promise<unknown[]> {
-    const r = await run(
+    const r = await runTool(
       'ovsdb-client',
       ['transact', this.unixEndpoint, JSON.stringify([this.dbName, ...operations])],
       {
@@ -234,7 +269,7 @@ export class TestOvsdbServer {
   /** Changes the database file while the server is stopped. */
   async offlineTransact(operations: unknown[]): Promise<unknown[]> {
     if (this.record && isRunning(this.record)) throw new Error('offlineTransact needs the server stopped');
-    const r = await run(
+    const r = await runTool(
       'ovsdb-tool',
       ['transact', this.dbPath, JSON.stringify([this.dbName, ...operations])],
       {
@@ -245,7 +280,7 @@ export class TestOvsdbServer {
   }
 
   async appctl(...args: string[]): Promise<string> {
-    const r = await run('ovs-appctl', ['-t', this.ctlPath, ...args], { timeoutMs: 5_000 });
+    const r = await runTool('ovs-appctl', ['-t', this.ctlPath, ...args], { timeoutMs: 5_000 });
     return r.stdout;
   }
 }
