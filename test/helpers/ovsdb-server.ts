@@ -34,6 +34,8 @@ export interface OvsdbServerOptions {
   remotes?: string[];
   /** Skip the passive unix/tcp listeners (for a server that only dials out). */
   noListeners?: boolean;
+  /** Use this PKI (server key and certificate, CA) instead of making one; enables ssl remotes. */
+  pki?: TestPki;
 }
 
 const live = new Set<ProcessRecord>();
@@ -194,7 +196,7 @@ export class TestOvsdbServer {
 
   async init(): Promise<void> {
     await runTool('ovsdb-tool', ['create', this.dbPath, schemaPaths[this.schema]], { timeoutMs: 10_000 });
-    if (this.options.ssl) this.pki = await makeTestPki(this.dir);
+    this.pki = this.options.pki ?? (this.options.ssl ? await makeTestPki(this.dir) : undefined);
     if (!this.options.noListeners) {
       this.tcpPort = await freePort();
       if (this.options.ssl) this.sslPort = await freePort();
@@ -217,7 +219,7 @@ export class TestOvsdbServer {
         `--certificate=${this.pki.serverCert}`,
         `--ca-cert=${this.pki.caCert}`,
       );
-      if (!this.options.noListeners) args.push(`--remote=pssl:${this.sslPort}:127.0.0.1`);
+      if (this.options.ssl && !this.options.noListeners) args.push(`--remote=pssl:${this.sslPort}:127.0.0.1`);
     }
     for (const remote of this.options.remotes ?? []) args.push(`--remote=${remote}`);
     args.push(this.dbPath);
