@@ -329,11 +329,10 @@ function checkWhere(
       return;
     }
     const shape = columnShape(column.type);
-    if (
-      orderFunctions.has(fn) &&
-      (shape !== 'scalar' || !['integer', 'real'].includes(column.type.key.type))
-    ) {
-      problem(problems, `${p}[1]`, fn, `needs an integer or real scalar column, ${columnName} is not`);
+    // ovsdb-server also orders optional scalars (min 0, max 1), beyond the RFC's plain scalars.
+    const single = shape === 'scalar' || shape === 'optional';
+    if (orderFunctions.has(fn) && (!single || !['integer', 'real'].includes(column.type.key.type))) {
+      problem(problems, `${p}[1]`, fn, `needs an integer or real single-valued column, ${columnName} is not`);
     }
     checkValue(problems, `${p}[2]`, value, column.type, namedUuids, { counts: false });
   });
