@@ -319,6 +319,11 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
       let socket: Transport | undefined;
       try {
         socket = await this.dial();
+        if (this.closed) {
+          // close() ran while we were dialling: this socket must not outlive the client.
+          socket.destroy();
+          break;
+        }
         const closedSession = new Promise<void>((resolve) => socket!.once('close', () => resolve()));
         await this.beginSession(socket);
         delay = this.backoff.initialMs;

@@ -245,3 +245,39 @@ for (const conditional of [true, false]) {
     });
   });
 }
+
+describe('monitor_cond with a where clause against a real ovsdb-server', () => {
+  it('delivers only the rows that match, including rows that start matching later', async () => {
+    const server = await startOvsdbServer({ schema: 'vswitch' });
+    let client: OvsdbClient | undefined;
+    try {
+      await server.peerTransact([{ op: 'insert', table: 'Open_vSwitch', row: {} }]);
+      await server.peerTransact(addBridgeOps('br-a', 100));
+      await server.peerTransact(addBridgeOps('br-b', 200));
+      client = await connectOvsdb({ endpoint: server.unixEndpoint, requestTimeoutMs: 5_000 });
+      const monitor = await client.monitor(db, {
+        Port: { columns: ['name', 'tag'], where: [['tag', '>=', 150]] },
+      });
+      assert.deepEqual(
+        monitor.cache.rows('Port').map((p) => p.name),
+        ['br-b'],
+      );
+      const changed = nextEvent<[RowChange[]]>(monitor, 'change');
+      await server.peerTransact([
+        { op: 'update', table: 'Port', where: [['name', '==', 'br-a']], row: { tag: 300 } },
+      ]);
+      await changed;
+      assert.deepEqual(
+        monitor.cache
+          .rows('Port')
+          .map((p) => p.name)
+          .sort(),
+        ['br-a', 'br-b'],
+      );
+      assert.deepEqual(Object.keys(monitor.cache.rows('Port')[0]!).sort(), ['_uuid', 'name', 'tag']);
+    } finally {
+      await client?.close();
+      await disposeOvsdbServer(server);
+    }
+  });
+});
