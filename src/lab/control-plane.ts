@@ -156,6 +156,14 @@ export class ControlPlane {
           `--tls-cert-file=${crt('apiserver')}`,
           `--tls-private-key-file=${key('apiserver')}`,
           `--client-ca-file=${ca}`,
+          // The aggregation layer's front proxy, as kubeadm sets it up: its own CA and client identity.
+          `--requestheader-client-ca-file=${crt('front-proxy-ca')}`,
+          '--requestheader-allowed-names=front-proxy-client',
+          '--requestheader-username-headers=X-Remote-User',
+          '--requestheader-group-headers=X-Remote-Group',
+          '--requestheader-extra-headers-prefix=X-Remote-Extra-',
+          `--proxy-client-cert-file=${crt('front-proxy-client')}`,
+          `--proxy-client-key-file=${key('front-proxy-client')}`,
           '--authorization-mode=Node,RBAC',
           '--enable-admission-plugins=NodeRestriction',
           '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
@@ -220,6 +228,13 @@ export class ControlPlane {
   private async ensurePki(): Promise<void> {
     const p = this.pki;
     await p.ensureCa();
+    await p.ensureCa('front-proxy-ca', 'patchbay-lab-front-proxy-ca');
+    await p.ensureCert({
+      name: 'front-proxy-client',
+      commonName: 'front-proxy-client',
+      usage: ['client'],
+      ca: 'front-proxy-ca',
+    });
     const loopback = { dnsNames: ['localhost'], ips: ['127.0.0.1'] };
     await p.ensureCert({ name: 'etcd-server', commonName: 'etcd', usage: ['server', 'client'], ...loopback });
     await p.ensureCert({

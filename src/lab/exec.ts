@@ -75,6 +75,8 @@ export function run(cmd: string, args: string[], options: RunOptions = {}): Prom
         reject(new ExecError(shown, result, signal ? `killed by ${signal}` : `exit code ${code}`));
       else resolve(result);
     });
+    // A program that exits without reading its stdin makes our write fail with EPIPE: not an error of the run.
+    child.stdin.on('error', () => {});
     child.stdin.end(options.input ?? '');
   });
 }

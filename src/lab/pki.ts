@@ -10,6 +10,8 @@ export interface CertRequest {
   organization?: string;
   /** "server", "client" or both. */
   usage: Array<'server' | 'client'>;
+  /** The CA that signs it (default: the lab CA, "ca"). */
+  ca?: string;
   dnsNames?: string[];
   ips?: string[];
 }
@@ -24,18 +26,18 @@ export class LabPki {
     return join(this.dir, `${name}.${ext}`);
   }
 
-  async ensureCa(): Promise<void> {
+  async ensureCa(name = 'ca', commonName = 'patchbay-lab-ca'): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    if (existsSync(this.path('ca', 'crt'))) return;
-    await this.newKey('ca');
+    if (existsSync(this.path(name, 'crt'))) return;
+    await this.newKey(name);
     await run('openssl', [
       'req',
       '-x509',
       '-new',
       '-key',
-      this.path('ca', 'key'),
+      this.path(name, 'key'),
       '-subj',
-      '/CN=patchbay-lab-ca',
+      `/CN=${commonName}`,
       '-days',
       days,
       '-addext',
@@ -43,7 +45,7 @@ export class LabPki {
       '-addext',
       'keyUsage=critical,keyCertSign,cRLSign',
       '-out',
-      this.path('ca', 'crt'),
+      this.path(name, 'crt'),
     ]);
   }
 
@@ -79,9 +81,9 @@ export class LabPki {
         '-in',
         csr,
         '-CA',
-        this.path('ca', 'crt'),
+        this.path(req.ca ?? 'ca', 'crt'),
         '-CAkey',
-        this.path('ca', 'key'),
+        this.path(req.ca ?? 'ca', 'key'),
         '-CAcreateserial',
         '-days',
         days,

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { run } from '../../src/lab/exec.ts';
 import { isRunning, readRecord } from '../../src/lab/process.ts';
+import { withNamespace } from '../helpers/namespace.ts';
 import { testLab } from '../helpers/test-lab.ts';
 
 const lab = testLab();
@@ -31,18 +32,36 @@ test('the NPWG CRDs are installed', async () => {
   }
 });
 
-test('authorization is Node,RBAC: a node may read pods, not list secrets; anonymous may not list', async () => {
+test('the Node authorizer is on: a node may only touch what is bound to it', async () => {
   const asNode = [
     '--as=system:node:lab-node-1',
     '--as-group=system:nodes',
     '--as-group=system:authenticated',
   ];
-  const pods = await kubectl('auth', 'can-i', 'get', 'pods', ...asNode);
-  assert.equal(pods.stdout.trim(), 'yes', pods.stderr);
-  const secrets = await kubectl('auth', 'can-i', 'list', 'secrets', '--all-namespaces', ...asNode);
-  assert.equal(secrets.stdout.trim(), 'no', secrets.stderr);
-  const anonymous = await kubectl('auth', 'can-i', 'list', 'namespaces', '--as=system:anonymous');
-  assert.equal(anonymous.stdout.trim(), 'no', anonymous.stderr);
+  const list = await kubectl('auth', 'can-i', 'list', 'pods', '--all-namespaces', ...asNode);
+  assert.match(list.stdout, /^no - can only list\/watch pods with spec\.nodeName field selector/);
+  const secret = await kubectl('auth', 'can-i', 'get', 'secrets/some-secret', '-n', 'default', ...asNode);
+  assert.match(secret.stdout, /^no - no relationship found between node 'lab-node-1' and this object/);
+});
+
+test('RBAC is on: a service account can do exactly what a RoleBinding grants', async () => {
+  await withNamespace(lab.kc, 'rbac', async (ns) => {
+    const as = `--as=system:serviceaccount:${ns}:reader`;
+    assert.equal((await kubectl('auth', 'can-i', 'list', 'configmaps', '-n', ns, as)).stdout.trim(), 'no');
+    for (const args of [
+      ['create', 'role', 'reader', '-n', ns, '--verb=get,list', '--resource=configmaps'],
+      ['create', 'rolebinding', 'reader', '-n', ns, '--role=reader', `--serviceaccount=${ns}:reader`],
+    ]) {
+      const res = await kubectl(...args);
+      assert.equal(res.code, 0, res.stderr);
+    }
+    assert.equal((await kubectl('auth', 'can-i', 'list', 'configmaps', '-n', ns, as)).stdout.trim(), 'yes');
+    assert.equal((await kubectl('auth', 'can-i', 'delete', 'configmaps', '-n', ns, as)).stdout.trim(), 'no');
+    assert.equal(
+      (await kubectl('auth', 'can-i', 'list', 'configmaps', '-n', 'default', as)).stdout.trim(),
+      'no',
+    );
+  });
 });
 
 test('lab up on a running lab is a no-op: the same processes stay', async () => {

@@ -25,6 +25,7 @@ async function sourcesOf(program: GoProgram): Promise<Record<string, string>> {
 function keyOf(program: GoProgram, sources: Record<string, string>): string {
   const hash = createHash('sha256');
   hash.update(JSON.stringify(program.build.kind === 'install' ? program.build.packages : sources));
+  hash.update(JSON.stringify(program.linkerVars ?? {}));
   return `${program.name}-${program.version}-${hash.digest('hex').slice(0, 8)}`;
 }
 
@@ -53,7 +54,8 @@ export async function ensureGoProgram(
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });
   const env = { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-buildvcs=false' };
-  const flags = ['-trimpath', '-ldflags=-s -w'];
+  const vars = Object.entries(program.linkerVars ?? {}).map(([k, v]) => `-X ${k}=${v}`);
+  const flags = ['-trimpath', `-ldflags=${['-s', '-w', ...vars].join(' ')}`];
   const timeoutMs = 40 * 60_000;
   if (program.build.kind === 'install') {
     await run('go', ['install', ...flags, ...program.build.packages], {

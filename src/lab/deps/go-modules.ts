@@ -12,6 +12,8 @@ export interface GoProgram {
   binaries: string[];
   /** Extra names that link to a binary (multi-call binaries dispatch on argv[0]). */
   links?: Record<string, string>;
+  /** Extra -X flags for the linker: release builds stamp their version this way. */
+  linkerVars?: Record<string, string>;
   build:
     | { kind: 'install'; packages: string[] }
     | {
@@ -90,10 +92,24 @@ import (
 func main() { etcdmain.Main(os.Args) }
 `;
 
+/** What the Kubernetes release build stamps, so /version and kubectl's skew check see the real release. */
+function kubernetesVersionVars(version: string): Record<string, string> {
+  const [major, minor] = version.replace(/^v/, '').split('.');
+  const vars: Record<string, string> = {};
+  for (const pkg of ['k8s.io/component-base/version', 'k8s.io/client-go/pkg/version']) {
+    vars[`${pkg}.gitVersion`] = version;
+    vars[`${pkg}.gitMajor`] = major!;
+    vars[`${pkg}.gitMinor`] = minor!;
+    vars[`${pkg}.gitTreeState`] = 'clean';
+  }
+  return vars;
+}
+
 export const kubernetes: GoProgram = {
   name: 'kubernetes',
   version: versions.kubernetes,
   binaries: ['kube'],
+  linkerVars: kubernetesVersionVars(versions.kubernetes),
   links: {
     'kube-apiserver': 'kube',
     'kube-controller-manager': 'kube',
