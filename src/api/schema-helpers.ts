@@ -50,7 +50,9 @@ export function findNonStructural(schema: TSchema, path = '$'): string[] {
     const branches = node[key];
     if (Array.isArray(branches)) {
       branches.forEach((b: TSchema, i) => {
-        if ('type' in b) problems.push(`${path}.${key}[${i}]: sets type inside ${key}`);
+        // The apiserver's one exception: int-or-string spells its two types inside anyOf.
+        const intOrString = node['x-kubernetes-int-or-string'] === true && key === 'anyOf';
+        if ('type' in b && !intOrString) problems.push(`${path}.${key}[${i}]: sets type inside ${key}`);
         problems.push(...findNonStructural(b, `${path}.${key}[${i}]`));
       });
     }

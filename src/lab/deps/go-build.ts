@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../exec.ts';
 import type { GoProgram } from './go-modules.ts';
@@ -27,6 +27,18 @@ function keyOf(program: GoProgram, sources: Record<string, string>): string {
   hash.update(JSON.stringify(program.build.kind === 'install' ? program.build.packages : sources));
   hash.update(JSON.stringify(program.linkerVars ?? {}));
   return `${program.name}-${program.version}-${hash.digest('hex').slice(0, 8)}`;
+}
+
+/** Older builds of the same program (other version or wrapper) are dead weight: a Kubernetes build is ~160 MB. */
+async function pruneOtherBuilds(cache: string, name: string, keep: string): Promise<void> {
+  for (const sub of ['bin', 'src']) {
+    const entries = await readdir(join(cache, sub)).catch(() => [] as string[]);
+    for (const entry of entries) {
+      if (entry !== keep && entry.startsWith(`${name}-v`) && !entry.includes('.tmp-')) {
+        await rm(join(cache, sub, entry), { recursive: true, force: true });
+      }
+    }
+  }
 }
 
 /** The directory holding a program's binaries once built; cheap to call (no network for `install` builds). */
@@ -79,6 +91,7 @@ export async function ensureGoProgram(
     await symlink(target, join(staging, link));
   await rm(dir, { recursive: true, force: true });
   await rename(staging, dir);
+  await pruneOtherBuilds(cache, program.name, key);
   progress(`built ${program.name} ${program.version} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   return dir;
 }
