@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { run } from '../exec.ts';
 import type { GoProgram } from './go-modules.ts';
 
@@ -19,31 +19,43 @@ export async function upstreamGoMod(module: string, version: string): Promise<st
 
 /** The wrapper sources are part of the cache key, so editing them rebuilds the program. */
 async function sourcesOf(program: GoProgram): Promise<Record<string, string>> {
-  return program.build.kind === 'wrapper' ? program.build.files(upstreamGoMod) : {};
+  if (program.build.kind === 'wrapper') return program.build.files(upstreamGoMod);
+  if (program.build.kind === 'local') return readModule(program.build.dir);
+  return {};
+}
+
+/** A local module's Go sources and go.mod/go.sum, by relative path. */
+async function readModule(dir: string): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  for (const e of entries) {
+    if (!e.isFile() || !/(\.go|^go\.mod|^go\.sum)$/.test(e.name)) continue;
+    const path = join(e.parentPath ?? e.path, e.name);
+    files[relative(dir, path)] = await readFile(path, 'utf8');
+  }
+  return Object.fromEntries(Object.entries(files).sort(([a], [b]) => a.localeCompare(b)));
 }
 
 function keyOf(program: GoProgram, sources: Record<string, string>): string {
   const hash = createHash('sha256');
   hash.update(JSON.stringify(program.build.kind === 'install' ? program.build.packages : sources));
   hash.update(JSON.stringify(program.linkerVars ?? {}));
-  return `${program.name}-${program.version}-${hash.digest('hex').slice(0, 8)}`;
+  return `${program.version}-${hash.digest('hex').slice(0, 8)}`;
 }
 
-/** Older builds of the same program (other version or wrapper) are dead weight: a Kubernetes build is ~160 MB. */
+/** Older builds of the same program (other version or sources) are dead weight: a Kubernetes build is ~160 MB. */
 async function pruneOtherBuilds(cache: string, name: string, keep: string): Promise<void> {
   for (const sub of ['bin', 'src']) {
-    const entries = await readdir(join(cache, sub)).catch(() => [] as string[]);
+    const entries = await readdir(join(cache, sub, name)).catch(() => [] as string[]);
     for (const entry of entries) {
-      if (entry !== keep && entry.startsWith(`${name}-v`) && !entry.includes('.tmp-')) {
-        await rm(join(cache, sub, entry), { recursive: true, force: true });
-      }
+      if (entry !== keep) await rm(join(cache, sub, name, entry), { recursive: true, force: true });
     }
   }
 }
 
 /** The directory holding a program's binaries once built; cheap to call (no network for `install` builds). */
 export async function programDir(cache: string, program: GoProgram): Promise<string> {
-  return join(cache, 'bin', keyOf(program, await sourcesOf(program)));
+  return join(cache, 'bin', program.name, keyOf(program, await sourcesOf(program)));
 }
 
 /**
@@ -57,14 +69,16 @@ export async function ensureGoProgram(
 ): Promise<string> {
   const sources = await sourcesOf(program);
   const key = keyOf(program, sources);
-  const dir = join(cache, 'bin', key);
+  const dir = join(cache, 'bin', program.name, key);
   if (program.binaries.every((b) => existsSync(join(dir, b)))) return dir;
 
   const started = Date.now();
   progress(`building ${program.name} ${program.version} from the Go module proxy (cached in ${dir})`);
-  const staging = `${dir}.tmp-${process.pid}`;
+  // Outside the program's dir, so that pruning never races with a build in progress.
+  const staging = join(cache, 'tmp', `${program.name}-${key}-${process.pid}`);
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true });
+  await mkdir(dirname(dir), { recursive: true });
   const env = { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-buildvcs=false' };
   const vars = Object.entries(program.linkerVars ?? {}).map(([k, v]) => `-X ${k}=${v}`);
   const flags = ['-trimpath', `-ldflags=${['-s', '-w', ...vars].join(' ')}`];
@@ -75,8 +89,15 @@ export async function ensureGoProgram(
       timeoutMs,
       onLine: progress,
     });
+  } else if (program.build.kind === 'local') {
+    await run('go', ['build', ...flags, '-o', join(staging, program.build.output), '.'], {
+      cwd: program.build.dir,
+      env,
+      timeoutMs,
+      onLine: progress,
+    });
   } else {
-    const src = join(cache, 'src', key);
+    const src = join(cache, 'src', program.name, key);
     await mkdir(src, { recursive: true });
     for (const [file, text] of Object.entries(sources)) await writeFile(join(src, file), text);
     await run('go', ['mod', 'tidy'], { cwd: src, env, timeoutMs, onLine: progress });

@@ -1,9 +1,11 @@
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { versions } from './versions.ts';
 
 /**
- * A Go program built from the Go module proxy. Either `go install pkg@version` (modules whose go.mod has
- * no replace directives) or a small wrapper module of ours that requires the upstream module, for projects
- * whose go.mod carries replace directives (`go install` refuses those).
+ * A Go program: from the Go module proxy, either `go install pkg@version` (modules whose go.mod has no replace
+ * directives) or a small wrapper module of ours that requires the upstream module (for projects whose go.mod
+ * carries replace directives, which `go install` refuses); or a Go module of this repository.
  */
 export interface GoProgram {
   name: string;
@@ -21,6 +23,12 @@ export interface GoProgram {
         files: (
           upstreamGoMod: (module: string, version: string) => Promise<string>,
         ) => Promise<Record<string, string>>;
+        output: string;
+      }
+    | {
+        /** A Go module inside this repository (the CNI shim), built from the working tree. */
+        kind: 'local';
+        dir: string;
         output: string;
       };
 }
@@ -186,3 +194,17 @@ export const cniPlugins: GoProgram = {
 
 /** What every lab and every CI run needs. Peers for benches (Multus, whereabouts, ovs-cni) are built on demand. */
 export const labPrograms: GoProgram[] = [etcd, kubernetes, cnitool, cniPlugins];
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+/**
+ * The CNI shim: a static binary (CGO off) that the runtime starts once per CNI call; `patchbay-ipam` is the
+ * same binary under the IPAM plugin's name.
+ */
+export const shim: GoProgram = {
+  name: 'patchbay-shim',
+  version: 'local',
+  binaries: ['patchbay'],
+  links: { 'patchbay-ipam': 'patchbay' },
+  build: { kind: 'local', dir: join(repoRoot, 'src', 'shim'), output: 'patchbay' },
+};
