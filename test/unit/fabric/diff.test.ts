@@ -20,7 +20,7 @@ const actualArb: fc.Arbitrary<SwitchActual> = fc
         name: fc.constantFrom(...portNames),
         bindings: bindingsArb(fc.boolean()),
         parked: fc.boolean(),
-        claimed: fc.boolean({ trueWeight: 1, falseWeight: 8 }) as fc.Arbitrary<boolean>,
+        claimed: fc.integer({ min: 0, max: 8 }).map((n) => n === 0),
       }),
       { selector: (p) => p.name, maxLength: 5 },
     ),
