@@ -1,0 +1,3 @@
+module patchbay.dev/shim
+
+go 1.22
