@@ -4,14 +4,56 @@
  * takes the lab down again.
  */
 import { spawn } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { basename, dirname, join } from 'node:path';
 import { ControlPlane } from '../src/lab/control-plane.ts';
 import { ensureLabDeps } from '../src/lab/deps/index.ts';
-import { testLabBasePort, testLabDir } from './helpers/test-lab.ts';
+import { testLabBasePort, testLabDir, testLabPrefix } from './helpers/test-lab.ts';
 
 const log = (line: string) => process.stderr.write(`[test-lab] ${line}\n`);
-const controlPlane = new ControlPlane({ dir: testLabDir, basePort: testLabBasePort });
+let controlPlane: ControlPlane | undefined;
+
+/** Five consecutive free loopback ports (a lab's apiserver, etcd client and peer, controller-manager, scheduler). */
+async function freePortRun(from: number): Promise<number> {
+  const free = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+  for (let base = from; base < from + 2000; base += 5) {
+    let ok = true;
+    for (let i = 0; i < 5 && ok; i++) ok = await free(base + i);
+    if (ok) return base;
+  }
+  throw new Error(`no 5 free ports in ${from}..${from + 2000}`);
+}
+
+/** Labs of earlier runs whose runner is gone (crashed, killed): stop their recorded processes, remove them. */
+async function sweepLeftovers(): Promise<void> {
+  const dir = dirname(testLabPrefix);
+  for (const entry of await readdir(dir)) {
+    const path = join(dir, entry);
+    if (!path.startsWith(testLabPrefix)) continue;
+    const pid = Number(entry.slice(basename(testLabPrefix).length));
+    if (Number.isInteger(pid) && pid !== process.pid && isAlive(pid)) continue;
+    const state = await readFile(join(path, 'lab.json'), 'utf8').catch(() => undefined);
+    const basePort = state ? (JSON.parse(state) as { basePort: number }).basePort : testLabBasePort;
+    log(`sweeping the lab a crashed run left: ${path}`);
+    await new ControlPlane({ dir: path, basePort }).down(() => {});
+    await rm(path, { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Node 20's runner takes no globs: find the test files ourselves. */
 async function testFiles(dir: string): Promise<string[]> {
@@ -29,12 +71,16 @@ async function main(): Promise<number> {
   const files = named.length ? named : await testFiles(unitOnly ? 'test/unit' : 'test');
   const env: NodeJS.ProcessEnv = { ...process.env };
   if (!unitOnly) {
-    await controlPlane.down(() => {}); // leftovers of a crashed run
+    await sweepLeftovers();
     const binaries = await ensureLabDeps(log);
+    const basePort = await freePortRun(testLabBasePort);
+    controlPlane = new ControlPlane({ dir: testLabDir, basePort });
     const started = Date.now();
     await controlPlane.up(log, binaries);
-    log(`lab up in ${Date.now() - started} ms (${testLabDir})`);
+    log(`lab up in ${Date.now() - started} ms (${testLabDir}, apiserver on 127.0.0.1:${basePort})`);
     env.PATCHBAY_TEST_BINARIES = JSON.stringify(binaries);
+    env.PATCHBAY_TEST_LAB_DIR = testLabDir;
+    env.PATCHBAY_TEST_BASE_PORT = String(basePort);
   }
   const child = spawn(
     process.execPath,
@@ -61,6 +107,6 @@ try {
 } catch (err) {
   log(`failed: ${err instanceof Error ? err.stack : String(err)}`);
 } finally {
-  await controlPlane.down(() => {}).catch((err: unknown) => log(`lab down failed: ${String(err)}`));
+  await controlPlane?.down(() => {}).catch((err: unknown) => log(`lab down failed: ${String(err)}`));
 }
 process.exit(code);

@@ -51,8 +51,8 @@ export class IntervalSet {
     while (i < this.intervals.length && j < other.intervals.length) {
       const [a1, b1] = this.intervals[i]!;
       const [a2, b2] = other.intervals[j]!;
-      const lo = a1 > a2 ? a1 : a2;
-      const hi = b1 < b2 ? b1 : b2;
+      const lo = maxOf(a1, a2);
+      const hi = minOf(b1, b2);
       if (lo <= hi) out.push([lo, hi]);
       if (b1 < b2) i++;
       else j++;
@@ -87,3 +87,7 @@ export class IntervalSet {
     return undefined;
   }
 }
+
+// Math.max/min take numbers only; these are their bigint twins.
+const maxOf = (a: bigint, b: bigint) => (a > b ? a : b);
+const minOf = (a: bigint, b: bigint) => (a < b ? a : b);

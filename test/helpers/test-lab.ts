@@ -5,8 +5,12 @@ import { loadKubeConfig } from '../../src/kube/config.ts';
 import { ControlPlane } from '../../src/lab/control-plane.ts';
 import type { LabBinaries } from '../../src/lab/deps/index.ts';
 
-/** The test run's lab lives apart from a developer's own lab (other dir, other ports), so both can run. */
-export const testLabDir = process.env.PATCHBAY_TEST_LAB_DIR ?? join(tmpdir(), 'patchbay-test-lab');
+/**
+ * Each test run has a lab of its own (own dir, own ports), apart from a developer's lab and from other runs
+ * going on at the same time; test/run.ts chooses them and hands them to the test processes.
+ */
+export const testLabPrefix = join(tmpdir(), 'patchbay-test-lab-');
+export const testLabDir = process.env.PATCHBAY_TEST_LAB_DIR ?? `${testLabPrefix}${process.pid}`;
 export const testLabBasePort = Number(process.env.PATCHBAY_TEST_BASE_PORT ?? 26443);
 
 export interface TestLab {

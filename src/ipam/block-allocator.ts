@@ -1,0 +1,405 @@
+import type { KubeConfig } from '@kubernetes/client-node';
+import { isConflict, statusCodeOf } from '../kube/errors.ts';
+import { kubeRequest, resourcePath } from '../kube/request.ts';
+import { type Address, formatAddress, formatCidr } from './address.ts';
+import { chooseUnclaimedBlock, freeCount, pickFreeOffset } from './allocate.ts';
+import {
+  type Allocation,
+  type AllocationKey,
+  blockName,
+  type IpBlock,
+  ipBlockResource,
+  nodeLabel,
+  poolLabel,
+  sameKey,
+} from './ip-block.ts';
+import type { PoolSpace } from './pool-space.ts';
+
+/** A pool as the allocator sees it: a name and one resolved space per address family. */
+export interface PoolRef {
+  name: string;
+  spaces: PoolSpace[];
+}
+
+export interface AllocateRequest extends AllocationKey {
+  pool: PoolRef;
+  podNamespace: string;
+  podName: string;
+  podUID?: string;
+  claim?: string;
+  /** Fixed addresses; for a family without one, the allocator picks. */
+  fixed?: Address[];
+}
+
+export interface Allocated {
+  address: Address;
+  block: string;
+  space: PoolSpace;
+}
+
+export class AllocationError extends Error {
+  constructor(
+    message: string,
+    readonly reason: 'exhausted' | 'taken' | 'outside' | 'conflicts',
+  ) {
+    super(message);
+    this.name = 'AllocationError';
+  }
+}
+
+/** What the allocator reads blocks from: the daemon's informer cache (all blocks of all pools). */
+export interface BlockSource {
+  list(): IpBlock[];
+}
+
+interface Job {
+  kind: 'allocate' | 'release';
+  space: PoolSpace;
+  key: AllocationKey;
+  allocation?: Allocation;
+  fixedOffset?: bigint;
+  resolve: (r: { offset?: bigint; outcome: 'ok' | 'full' | 'taken' | 'absent'; holder?: Allocation }) => void;
+  reject: (err: unknown) => void;
+}
+
+interface BlockQueue {
+  jobs: Job[];
+  running: boolean;
+}
+
+const maxAttempts = 50;
+
+/**
+ * Allocates and releases addresses in IPBlocks through the apiserver, without any lock: blocks are affine to
+ * nodes, writes carry the resourceVersion they were computed from, and concurrent requests for one block are
+ * committed together (group commit). See README.md.
+ */
+export class BlockAllocator {
+  /** Optimistic-concurrency conflicts (409) this allocator resolved by re-reading and retrying. */
+  conflicts = 0;
+  /** Writes that reached the apiserver (group commit makes this far smaller than the number of requests). */
+  writes = 0;
+  /** Our own latest view of blocks we wrote or re-read: fresher than the informer right after a write. */
+  private readonly known = new Map<string, IpBlock>();
+  private readonly queues = new Map<string, BlockQueue>();
+
+  constructor(
+    private readonly kc: KubeConfig,
+    readonly node: string,
+    private readonly source: BlockSource,
+  ) {}
+
+  /** Blocks of one pool family, the fresher of the informer's and our own copy. */
+  private blocksOf(pool: string, space: PoolSpace): IpBlock[] {
+    const byName = new Map<string, IpBlock>();
+    for (const b of this.source.list()) if (b.spec.pool === pool) byName.set(b.metadata.name, b);
+    for (const [name, b] of this.known) {
+      if (b.spec.pool !== pool) continue;
+      const other = byName.get(name);
+      if (!other || newer(b, other)) byName.set(name, b);
+    }
+    const prefix = `${pool}-v${space.family}-`;
+    return [...byName.values()].filter((b) => b.metadata.name.startsWith(prefix));
+  }
+
+  /** One address per family of the pool; idempotent for the same key. */
+  async allocate(req: AllocateRequest): Promise<Allocated[]> {
+    const out: Allocated[] = [];
+    for (const space of req.pool.spaces) {
+      const fixed = req.fixed?.find((a) => a.family === space.family);
+      out.push(await this.allocateIn(req, space, fixed));
+    }
+    return out;
+  }
+
+  private existing(pool: string, space: PoolSpace, key: AllocationKey): Allocated | undefined {
+    for (const block of this.blocksOf(pool, space)) {
+      for (const [offset, a] of Object.entries(block.spec.allocations ?? {})) {
+        if (sameKey(a, key)) return this.result(space, block, BigInt(offset));
+      }
+    }
+    return undefined;
+  }
+
+  private result(space: PoolSpace, block: IpBlock, offset: bigint): Allocated {
+    return {
+      address: { family: space.family, value: space.blockCidr(blockIndex(block)).base + offset },
+      block: block.metadata.name,
+      space,
+    };
+  }
+
+  private async allocateIn(req: AllocateRequest, space: PoolSpace, fixed?: Address): Promise<Allocated> {
+    const pool = req.pool.name;
+    const found = this.existing(pool, space, req);
+    if (found) return found;
+    const allocation: Allocation = {
+      containerID: req.containerID,
+      network: req.network,
+      interface: req.interface,
+      podNamespace: req.podNamespace,
+      podName: req.podName,
+      ...(req.podUID ? { podUID: req.podUID } : {}),
+      node: this.node,
+      ...(req.claim ? { claim: req.claim } : {}),
+      allocatedAt: new Date().toISOString(),
+    };
+    if (fixed) return this.allocateFixed(pool, space, fixed, allocation);
+    const full = new Set<string>();
+    for (let attempt = 0; attempt < maxAttempts; attempt++) {
+      const blocks = this.blocksOf(pool, space);
+      const claimed = new Set(blocks.map((b) => blockIndex(b)));
+      const withRoom = (b: IpBlock) =>
+        !full.has(b.metadata.name) && freeCount(space.blockAllocatable(blockIndex(b)), usedOffsets(b)) > 0n;
+      const target =
+        blocks.filter((b) => b.spec.node === this.node && withRoom(b)).sort(byIndex)[0] ??
+        (await this.claimBlock(pool, space, claimed, allocation)) ??
+        blocks.filter(withRoom).sort(byIndex)[0];
+      if (!target) {
+        throw new AllocationError(`pool ${pool} (${space.describe()}) has no free address left`, 'exhausted');
+      }
+      if ('claimed' in target) return target.claimed;
+      const r = await this.enqueue(target.metadata.name, { kind: 'allocate', space, key: req, allocation });
+      if (r.outcome === 'ok') return this.result(space, this.known.get(target.metadata.name)!, r.offset!);
+      full.add(target.metadata.name);
+    }
+    throw new AllocationError(`pool ${pool}: gave up after ${maxAttempts} attempts`, 'conflicts');
+  }
+
+  /** Creates a new block holding this allocation; undefined when the pool has no unclaimed block left. */
+  private async claimBlock(
+    pool: string,
+    space: PoolSpace,
+    claimed: Set<bigint>,
+    allocation: Allocation,
+  ): Promise<{ claimed: Allocated } | undefined> {
+    for (let attempt = 0; attempt < maxAttempts; attempt++) {
+      const index = chooseUnclaimedBlock(space, claimed, this.node);
+      if (index === undefined) return undefined;
+      const offset = pickFreeOffset(space.blockAllocatable(index), new Set());
+      if (offset === undefined) {
+        claimed.add(index);
+        continue;
+      }
+      const block = newBlock(pool, space, index, this.node, { [offset.toString()]: allocation });
+      if (await this.create(block))
+        return { claimed: this.result(space, this.known.get(block.metadata.name)!, offset) };
+      claimed.add(index); // another node won the race for it
+    }
+    return undefined;
+  }
+
+  private async allocateFixed(
+    pool: string,
+    space: PoolSpace,
+    address: Address,
+    allocation: Allocation,
+  ): Promise<Allocated> {
+    const text = formatAddress(address);
+    if (!space.contains(address)) {
+      throw new AllocationError(`${text} is outside pool ${pool} (${space.describe()})`, 'outside');
+    }
+    if (!space.isAllocatable(address)) {
+      throw new AllocationError(
+        `${text} is reserved in pool ${pool} (network, broadcast, gateway or excluded)`,
+        'outside',
+      );
+    }
+    const index = space.blockIndexOf(address);
+    const offset = address.value - space.blockCidr(index).base;
+    const name = blockName(pool, space.family, index);
+    for (let attempt = 0; attempt < maxAttempts; attempt++) {
+      const exists =
+        this.blocksOf(pool, space).some((b) => b.metadata.name === name) || (await this.refresh(name));
+      if (!exists) {
+        const block = newBlock(pool, space, index, undefined, { [offset.toString()]: allocation });
+        if (await this.create(block)) return this.result(space, this.known.get(name)!, offset);
+        continue;
+      }
+      const r = await this.enqueue(name, {
+        kind: 'allocate',
+        space,
+        key: allocation,
+        allocation,
+        fixedOffset: offset,
+      });
+      if (r.outcome === 'ok') return this.result(space, this.known.get(name)!, offset);
+      const holder = r.holder;
+      throw new AllocationError(
+        `${text} in pool ${pool} is taken by pod ${holder?.podNamespace}/${holder?.podName} (container ${holder?.containerID.slice(0, 12)}, ${holder?.network}/${holder?.interface})`,
+        'taken',
+      );
+    }
+    throw new AllocationError(`pool ${pool}: gave up on ${text} after ${maxAttempts} attempts`, 'conflicts');
+  }
+
+  /** Releases what `key` holds in the pool (compare-and-release); false when it held nothing (idempotent DEL). */
+  async release(pool: PoolRef, key: AllocationKey): Promise<boolean> {
+    let released = false;
+    for (const space of pool.spaces) {
+      for (const block of this.blocksOf(pool.name, space)) {
+        const holds = Object.values(block.spec.allocations ?? {}).some((a) => sameKey(a, key));
+        if (!holds) continue;
+        const r = await this.enqueue(block.metadata.name, { kind: 'release', space, key });
+        released ||= r.outcome === 'ok';
+      }
+    }
+    return released;
+  }
+
+  private enqueue(
+    name: string,
+    job: Omit<Job, 'resolve' | 'reject'>,
+  ): Promise<Parameters<Job['resolve']>[0]> {
+    return new Promise((resolve, reject) => {
+      let queue = this.queues.get(name);
+      if (!queue) {
+        queue = { jobs: [], running: false };
+        this.queues.set(name, queue);
+      }
+      queue.jobs.push({ ...job, resolve, reject });
+      if (!queue.running) void this.drain(name, queue);
+    });
+  }
+
+  /** The block's single writer: takes every queued job, applies them all, writes once. */
+  private async drain(name: string, queue: BlockQueue): Promise<void> {
+    queue.running = true;
+    try {
+      while (queue.jobs.length > 0) {
+        const batch = queue.jobs.splice(0, queue.jobs.length);
+        try {
+          await this.commit(name, batch);
+        } catch (err) {
+          for (const job of batch) job.reject(err);
+        }
+      }
+    } finally {
+      queue.running = false;
+    }
+  }
+
+  private async commit(name: string, batch: Job[]): Promise<void> {
+    let block = this.known.get(name) ?? this.source.list().find((b) => b.metadata.name === name);
+    if (!block) block = await this.get(name);
+    for (let attempt = 0; attempt < maxAttempts; attempt++) {
+      const next: IpBlock = structuredClone(block);
+      next.spec.allocations ??= {};
+      const outcomes = batch.map((job) => applyJob(next, job));
+      const changed = outcomes.some((o) => o.changed);
+      if (!changed) {
+        for (const [i, job] of batch.entries()) job.resolve(outcomes[i]!.result);
+        return;
+      }
+      try {
+        const written = await kubeRequest<IpBlock>(this.kc, {
+          method: 'PUT',
+          path: resourcePath({ ...ipBlockResource, name }),
+          body: next,
+        });
+        this.writes++;
+        this.known.set(name, written);
+        for (const [i, job] of batch.entries()) job.resolve(outcomes[i]!.result);
+        return;
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+        this.conflicts++;
+        block = await this.get(name);
+      }
+    }
+    throw new AllocationError(`block ${name}: still conflicting after ${maxAttempts} attempts`, 'conflicts');
+  }
+
+  private async get(name: string): Promise<IpBlock> {
+    const block = await kubeRequest<IpBlock>(this.kc, {
+      method: 'GET',
+      path: resourcePath({ ...ipBlockResource, name }),
+    });
+    this.known.set(name, block);
+    return block;
+  }
+
+  private async refresh(name: string): Promise<boolean> {
+    try {
+      await this.get(name);
+      return true;
+    } catch (err) {
+      if (statusCodeOf(err) === 404) return false;
+      throw err;
+    }
+  }
+
+  private async create(block: IpBlock): Promise<boolean> {
+    try {
+      const created = await kubeRequest<IpBlock>(this.kc, {
+        method: 'POST',
+        path: resourcePath(ipBlockResource),
+        body: block,
+      });
+      this.writes++;
+      this.known.set(created.metadata.name, created);
+      return true;
+    } catch (err) {
+      if (statusCodeOf(err) !== 409) throw err;
+      this.conflicts++;
+      await this.refresh(block.metadata.name);
+      return false;
+    }
+  }
+}
+
+function applyJob(block: IpBlock, job: Job): { changed: boolean; result: Parameters<Job['resolve']>[0] } {
+  const allocations = block.spec.allocations;
+  const mine = Object.entries(allocations).find(([, a]) => sameKey(a, job.key));
+  if (job.kind === 'release') {
+    if (!mine) return { changed: false, result: { outcome: 'absent' } };
+    delete allocations[mine[0]];
+    return { changed: true, result: { outcome: 'ok', offset: BigInt(mine[0]) } };
+  }
+  if (mine) return { changed: false, result: { outcome: 'ok', offset: BigInt(mine[0]) } };
+  if (job.fixedOffset !== undefined) {
+    const holder = allocations[job.fixedOffset.toString()];
+    if (holder) return { changed: false, result: { outcome: 'taken', holder } };
+    allocations[job.fixedOffset.toString()] = job.allocation!;
+    return { changed: true, result: { outcome: 'ok', offset: job.fixedOffset } };
+  }
+  const allocatable = job.space.blockAllocatable(blockIndex(block));
+  const offset = pickFreeOffset(allocatable, usedOffsets(block));
+  if (offset === undefined) return { changed: false, result: { outcome: 'full' } };
+  allocations[offset.toString()] = job.allocation!;
+  return { changed: true, result: { outcome: 'ok', offset } };
+}
+
+function newBlock(
+  pool: string,
+  space: PoolSpace,
+  index: bigint,
+  node: string | undefined,
+  allocations: Record<string, Allocation>,
+): IpBlock {
+  return {
+    apiVersion: 'patchbay.dev/v1alpha1',
+    kind: 'IPBlock',
+    metadata: {
+      name: blockName(pool, space.family, index),
+      labels: { [poolLabel]: pool, ...(node ? { [nodeLabel]: node } : {}) },
+    },
+    spec: { pool, cidr: formatCidr(space.blockCidr(index)), ...(node ? { node } : {}), allocations },
+  };
+}
+
+function blockIndex(block: IpBlock): bigint {
+  return BigInt(`0x${block.metadata.name.slice(block.metadata.name.lastIndexOf('-') + 1)}`);
+}
+
+function usedOffsets(block: IpBlock): Set<bigint> {
+  return new Set(Object.keys(block.spec.allocations ?? {}).map((k) => BigInt(k)));
+}
+
+const byIndex = (a: IpBlock, b: IpBlock) => (blockIndex(a) < blockIndex(b) ? -1 : 1);
+
+function newer(a: IpBlock, b: IpBlock): boolean {
+  const ra = Number(a.metadata.resourceVersion);
+  const rb = Number(b.metadata.resourceVersion);
+  return Number.isFinite(ra) && Number.isFinite(rb) ? ra > rb : false;
+}
