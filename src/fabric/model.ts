@@ -131,7 +131,10 @@ export type ProblemReason =
   | 'VlanConflict'
   | 'ForeignBinding'
   | 'VniUnavailable'
-  | 'ForeignLogicalSwitch';
+  | 'ForeignLogicalSwitch'
+  | 'TooManyChanges'
+  | 'ReadOnly'
+  | 'SwitchError';
 
 export interface FabricProblem {
   reason: ProblemReason;
