@@ -19,6 +19,11 @@ export interface ExecOptions {
   baseEnv?: NodeJS.ProcessEnv;
   /** Called with the plugin's stderr (the spec: a delegate's stderr goes to the caller's stderr). */
   onStderr?: (text: string) => void;
+  /**
+   * A command the plugin runs under, e.g. `['ip', 'netns', 'exec', 'server1']`: a runtime's plugins act on
+   * the namespace they run in (the bridge plugin makes its bridge there), and the lab's nodes have their own.
+   */
+  wrapper?: string[];
 }
 
 export interface ExecOutput {
@@ -68,10 +73,12 @@ export function runPluginProcess(
   env: NodeJS.ProcessEnv,
   stdin: string,
   timeoutMs: number,
+  wrapper: readonly string[] = [],
 ): Promise<ExecOutput & { timedOut: boolean }> {
   const started = performance.now();
+  const [cmd, ...args] = [...wrapper, file];
   return new Promise((resolve, reject) => {
-    const child = spawn(file, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd!, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (d: Buffer) => out.push(d));
@@ -148,7 +155,7 @@ export async function execPlugin<V extends CniVerb>(
   // A plugin binary being replaced right now fails with ETXTBSY: libcni retries, so do we (briefly).
   for (let attempt = 0; ; attempt++) {
     try {
-      run = await runPluginProcess(file, childEnv, stdin, timeoutMs);
+      run = await runPluginProcess(file, childEnv, stdin, timeoutMs, o.wrapper);
       break;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { cacheDir } from '../paths.ts';
 import { ensureDebianPackages } from './apt.ts';
 import { ensureGoProgram, type Progress } from './go-build.ts';
-import { cniPlugins, cnitool, etcd, type GoProgram, kubernetes } from './go-modules.ts';
+import { cniPlugins, cnitool, etcd, type GoProgram, kubernetes, shim } from './go-modules.ts';
 
 export interface LabBinaries {
   etcd: string;
@@ -13,6 +13,8 @@ export interface LabBinaries {
   cnitool: string;
   /** A directory holding the CNI reference plugins (a CNI_PATH entry). */
   cniPluginDir: string;
+  /** A directory holding the CNI shim as `patchbay` and `patchbay-ipam` (a CNI_PATH entry). */
+  shimDir: string;
 }
 
 /**
@@ -25,7 +27,7 @@ export async function ensureLabDeps(
 ): Promise<LabBinaries> {
   await ensureDebianPackages(progress);
   const dirs = new Map<GoProgram, string>();
-  for (const program of [etcd, kubernetes, cnitool, cniPlugins]) {
+  for (const program of [etcd, kubernetes, cnitool, cniPlugins, shim]) {
     dirs.set(program, await ensureGoProgram(cache, program, progress));
   }
   const kube = dirs.get(kubernetes)!;
@@ -37,5 +39,6 @@ export async function ensureLabDeps(
     kubectl: join(kube, 'kubectl'),
     cnitool: join(dirs.get(cnitool)!, 'cnitool'),
     cniPluginDir: dirs.get(cniPlugins)!,
+    shimDir: dirs.get(shim)!,
   };
 }
