@@ -8,12 +8,26 @@ export interface CrdManifest {
   spec: {
     group: string;
     scope: 'Namespaced' | 'Cluster';
-    names: { plural: string; singular: string; kind: string; listKind: string; shortNames?: string[] };
+    names: {
+      plural: string;
+      singular: string;
+      kind: string;
+      listKind: string;
+      shortNames?: string[];
+      categories?: string[];
+    };
     versions: Array<{
       name: string;
       served: boolean;
       storage: boolean;
       subresources?: { status?: object };
+      additionalPrinterColumns?: Array<{
+        name: string;
+        type: string;
+        jsonPath: string;
+        description?: string;
+        priority?: number;
+      }>;
       schema: { openAPIV3Schema: SchemaProps };
     }>;
   };
