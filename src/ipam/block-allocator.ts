@@ -82,6 +82,9 @@ export class BlockAllocator {
   /** Our own latest view of blocks we wrote or re-read: fresher than the informer right after a write. */
   private readonly known = new Map<string, IpBlock>();
   private readonly queues = new Map<string, BlockQueue>();
+  /** Allocations chosen for a block but not yet committed: they count against its free addresses. */
+  private readonly pending = new Map<string, number>();
+  private readonly locks = new Map<string, Promise<void>>();
 
   constructor(
     private readonly kc: KubeConfig,
@@ -147,43 +150,71 @@ export class BlockAllocator {
     if (fixed) return this.allocateFixed(pool, space, fixed, allocation);
     const full = new Set<string>();
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
-      const blocks = this.blocksOf(pool, space);
-      const claimed = new Set(blocks.map((b) => blockIndex(b)));
-      const withRoom = (b: IpBlock) =>
-        !full.has(b.metadata.name) && freeCount(space.blockAllocatable(blockIndex(b)), usedOffsets(b)) > 0n;
-      const target =
-        blocks.filter((b) => b.spec.node === this.node && withRoom(b)).sort(byIndex)[0] ??
-        (await this.claimBlock(pool, space, claimed, allocation)) ??
-        blocks.filter(withRoom).sort(byIndex)[0];
+      const target = await this.reserveBlock(pool, space, full);
       if (!target) {
         throw new AllocationError(`pool ${pool} (${space.describe()}) has no free address left`, 'exhausted');
       }
-      if ('claimed' in target) return target.claimed;
-      const r = await this.enqueue(target.metadata.name, { kind: 'allocate', space, key: req, allocation });
-      if (r.outcome === 'ok') return this.result(space, this.known.get(target.metadata.name)!, r.offset!);
-      full.add(target.metadata.name);
+      try {
+        const r = await this.enqueue(target, { kind: 'allocate', space, key: req, allocation });
+        if (r.outcome === 'ok') return this.result(space, this.known.get(target)!, r.offset!);
+        full.add(target);
+      } finally {
+        this.pending.set(target, (this.pending.get(target) ?? 1) - 1);
+      }
     }
     throw new AllocationError(`pool ${pool}: gave up after ${maxAttempts} attempts`, 'conflicts');
   }
 
-  /** Creates a new block holding this allocation; undefined when the pool has no unclaimed block left. */
+  /**
+   * Picks the block for one more allocation and counts it as pending there, under a per-pool lock: without it,
+   * a burst of requests would all see the same last free slot, or all race to claim the same new block.
+   * Order: this node's blocks, then a newly claimed block, then a free address in another node's block.
+   */
+  private reserveBlock(pool: string, space: PoolSpace, full: Set<string>): Promise<string | undefined> {
+    return this.withLock(`${pool}/${space.family}`, async () => {
+      const roomIn = (b: IpBlock) =>
+        full.has(b.metadata.name)
+          ? 0n
+          : freeCount(space.blockAllocatable(blockIndex(b)), usedOffsets(b)) -
+            BigInt(this.pending.get(b.metadata.name) ?? 0);
+      const blocks = this.blocksOf(pool, space).sort(byIndex);
+      const target =
+        blocks.find((b) => b.spec.node === this.node && roomIn(b) > 0n)?.metadata.name ??
+        (await this.claimBlock(pool, space, new Set(blocks.map((b) => blockIndex(b))))) ??
+        blocks.find((b) => roomIn(b) > 0n)?.metadata.name;
+      if (target) this.pending.set(target, (this.pending.get(target) ?? 0) + 1);
+      return target;
+    });
+  }
+
+  private async withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => {
+      release = r;
+    });
+    const chained = previous.then(() => mine);
+    this.locks.set(key, chained);
+    await previous;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.locks.get(key) === chained) this.locks.delete(key);
+    }
+  }
+
+  /** Creates a new, empty block affine to this node; undefined when the pool has no unclaimed block left. */
   private async claimBlock(
     pool: string,
     space: PoolSpace,
     claimed: Set<bigint>,
-    allocation: Allocation,
-  ): Promise<{ claimed: Allocated } | undefined> {
+  ): Promise<string | undefined> {
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
       const index = chooseUnclaimedBlock(space, claimed, this.node);
       if (index === undefined) return undefined;
-      const offset = pickFreeOffset(space.blockAllocatable(index), new Set());
-      if (offset === undefined) {
-        claimed.add(index);
-        continue;
-      }
-      const block = newBlock(pool, space, index, this.node, { [offset.toString()]: allocation });
-      if (await this.create(block))
-        return { claimed: this.result(space, this.known.get(block.metadata.name)!, offset) };
+      const block = newBlock(pool, space, index, this.node, {});
+      if (await this.create(block)) return block.metadata.name;
       claimed.add(index); // another node won the race for it
     }
     return undefined;

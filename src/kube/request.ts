@@ -1,4 +1,4 @@
-import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { Agent, request as httpsRequest, type RequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
 
 /** An API call that came back with a non-2xx status; carries the apiserver's Status object. */
@@ -12,6 +12,17 @@ export class KubeRequestError extends Error {
     super(`${method} ${path}: ${statusCode} ${status?.reason ?? ''}: ${status?.message ?? ''}`.trim());
     this.name = 'KubeRequestError';
   }
+}
+
+// One keep-alive pool per kubeconfig: a TLS handshake per request would cost more than most requests.
+const agents = new WeakMap<KubeConfig, Agent>();
+function agentFor(kc: KubeConfig): Agent {
+  let agent = agents.get(kc);
+  if (!agent) {
+    agent = new Agent({ keepAlive: true, maxSockets: 32 });
+    agents.set(kc, agent);
+  }
+  return agent;
 }
 
 export interface KubeRequest {
@@ -33,7 +44,11 @@ export async function kubeRequest<T = unknown>(kc: KubeConfig, req: KubeRequest)
   const url = new URL(cluster.server + req.path);
   for (const [k, v] of Object.entries(req.query ?? {}))
     if (v !== undefined) url.searchParams.set(k, String(v));
-  const options: RequestOptions = { method: req.method, headers: { Accept: 'application/json' } };
+  const options: RequestOptions = {
+    method: req.method,
+    headers: { Accept: 'application/json' },
+    agent: agentFor(kc),
+  };
   await kc.applyToHTTPSOptions(options);
   const payload = req.body === undefined ? undefined : JSON.stringify(req.body);
   if (payload !== undefined) {
