@@ -50,14 +50,10 @@ export interface DesiredFabric {
   networks: Map<string, FabricNetwork>;
   /** VLAN -> VNI over the accepted networks: what a VLAN-only switch's trunk VLAN means. */
   vlanToVni: Map<number, number>;
-  /** Binding keys a pod uses right now: the controller records them as last used at `nowMs`. */
-  inUse: Set<string>;
   /** Binding keys kept only by the hold-down. */
   held: Set<string>;
   /** When the earliest hold-down expires: reconcile again then. */
   requeueAfterMs?: number;
-  /** node -> network -> where it enters the fabric: what a node daemon waits for before finishing CNI ADD. */
-  attachments: Map<string, Map<string, BindingRef[]>>;
 }
 
 const MIN_VLAN = 1;
@@ -227,9 +223,7 @@ export function computeDesired(input: DesiredInput): DesiredFabric {
     }
   }
 
-  const inUse = new Set<string>();
   const conflicted = new Set<string>();
-  const attachments = new Map<string, Map<string, BindingRef[]>>();
   const addBinding = (ref: BindingRef, problemContext: { node?: string; network?: string }): boolean => {
     if (!placeable(ref.switch, ref.port, problemContext)) return false;
     const sw = switches.get(ref.switch)!;
@@ -256,17 +250,25 @@ export function computeDesired(input: DesiredInput): DesiredFabric {
     port.set(ref.vlan, ref.vni);
     return true;
   };
-  // One pass per (node, network): 150k pods share a few thousand of them.
-  const seenNodeNetwork = new Set<string>();
+
+  // The hot loop (150k pods): numbers and arrays instead of string keys. Each (node, network) is placed once.
+  const networkList = [...accepted.networks.values()];
+  const networkIndex = new Map(networkList.map((n, i) => [n.name, i]));
+  const nodeIndex = new Map<string, number>();
+  const seen: Uint8Array[] = [];
   for (const pod of input.pods) {
     if (!usesNetworks(pod)) continue;
     const node = pod.node!;
+    let ni = nodeIndex.get(node);
+    if (ni === undefined) {
+      ni = seen.length;
+      nodeIndex.set(node, ni);
+      seen.push(new Uint8Array(networkList.length));
+    }
+    const seenHere = seen[ni]!;
     for (const networkName of pod.networks) {
-      const nodeNetwork = `${node}\u001f${networkName}`;
-      if (seenNodeNetwork.has(nodeNetwork)) continue;
-      seenNodeNetwork.add(nodeNetwork);
-      const network = accepted.networks.get(networkName);
-      if (network === undefined) {
+      const k = networkIndex.get(networkName);
+      if (k === undefined) {
         if (!accepted.refused.has(networkName)) {
           problems.add(`net/${networkName}`, {
             reason: 'UnknownNetwork',
@@ -276,6 +278,9 @@ export function computeDesired(input: DesiredInput): DesiredFabric {
         }
         continue;
       }
+      if (seenHere[k] === 1) continue;
+      seenHere[k] = 1;
+      const network = networkList[k]!;
       const cabling = cablingByNode.get(node);
       if (cabling === undefined) {
         // Where this pod meets the fabric is unknown: its VNI may be in use behind any port.
@@ -287,7 +292,6 @@ export function computeDesired(input: DesiredInput): DesiredFabric {
         });
         continue;
       }
-      const refs: BindingRef[] = [];
       for (const nic of network.uplinks) {
         const cable = cabling.nics[nic];
         if (cable === undefined) {
@@ -300,18 +304,14 @@ export function computeDesired(input: DesiredInput): DesiredFabric {
           });
           continue;
         }
-        const ref = { switch: cable.switch, port: cable.port, vlan: network.vlan, vni: network.vni };
-        if (addBinding(ref, { node, network: network.name })) {
-          inUse.add(bindingKey(ref.switch, ref.port, ref.vlan, ref.vni));
-          refs.push(ref);
-        }
+        const port = switches.get(cable.switch)?.ports.get(cable.port);
+        // Fast path: the port already carries exactly this binding.
+        if (port !== undefined && port.get(network.vlan) === network.vni) continue;
+        addBinding(
+          { switch: cable.switch, port: cable.port, vlan: network.vlan, vni: network.vni },
+          { node, network: network.name },
+        );
       }
-      let byNetwork = attachments.get(node);
-      if (byNetwork === undefined) {
-        byNetwork = new Map();
-        attachments.set(node, byNetwork);
-      }
-      byNetwork.set(network.name, refs);
     }
   }
 
@@ -320,7 +320,6 @@ export function computeDesired(input: DesiredInput): DesiredFabric {
   const hold = input.holdDown;
   if (hold !== undefined) {
     for (const [key, lastUsedMs] of hold.lastUsed) {
-      if (inUse.has(key)) continue;
       const remaining = lastUsedMs + hold.holdDownMs - hold.nowMs;
       if (remaining <= 0) continue;
       const ref = parseBindingKey(key);
@@ -354,9 +353,7 @@ export function computeDesired(input: DesiredInput): DesiredFabric {
     problems: problems.list,
     networks: accepted.networks,
     vlanToVni: accepted.vlanToVni,
-    inUse,
     held,
-    attachments,
   };
   if (requeueAfterMs !== undefined) out.requeueAfterMs = requeueAfterMs;
   return out;
@@ -394,6 +391,35 @@ export function updateLastUsed(
 ): Map<string, number> {
   const next = new Map<string, number>();
   for (const [key, at] of previous) if (at + hold.holdDownMs > hold.nowMs) next.set(key, at);
-  for (const key of desired.inUse) next.set(key, hold.nowMs);
+  for (const key of inUseKeys(desired)) next.set(key, hold.nowMs);
   return next;
+}
+
+/** Binding keys pods use right now (every desired binding not kept only by the hold-down). */
+export function inUseKeys(desired: DesiredFabric): Set<string> {
+  const out = new Set<string>();
+  for (const sw of desired.switches.values()) {
+    for (const [port, bindings] of sw.ports) {
+      for (const [vlan, vni] of bindings) {
+        const key = bindingKey(sw.name, port, vlan, vni);
+        if (!desired.held.has(key)) out.add(key);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Where a network enters the fabric from a node: the switch ports of its uplink NICs, with the binding they
+ * need. The node daemon waits until these carry the VNI; empty when the node's cabling is unknown.
+ */
+export function uplinkBindings(network: FabricNetwork, cabling: NodeCabling | undefined): BindingRef[] {
+  if (cabling === undefined) return [];
+  const out: BindingRef[] = [];
+  for (const nic of network.uplinks) {
+    const cable = cabling.nics[nic];
+    if (cable !== undefined)
+      out.push({ switch: cable.switch, port: cable.port, vlan: network.vlan, vni: network.vni });
+  }
+  return out;
 }

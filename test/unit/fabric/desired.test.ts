@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { computeDesired, seedLastUsed, updateLastUsed } from '../../../src/fabric/desired.ts';
+import {
+  computeDesired,
+  inUseKeys,
+  seedLastUsed,
+  updateLastUsed,
+  uplinkBindings,
+} from '../../../src/fabric/desired.ts';
 import { bindingKey, type DesiredSwitch, type FabricNetwork } from '../../../src/fabric/model.ts';
 import { pod, seedCabling, seedNetworks, seedTargets } from './seed-model.ts';
 
@@ -30,10 +36,11 @@ describe('computeDesired', () => {
       ],
     });
     assert.deepEqual(d.problems, []);
-    assert.deepEqual(d.attachments.get('server3')?.get('red'), [
+    assert.deepEqual(uplinkBindings(seedNetworks[2]!, seedCabling()[2]), [
       { switch: 'sw2', port: 'p3', vlan: 103, vni: 3333 },
     ]);
-    assert.ok(d.inUse.has(bindingKey('sw1', 'p2', 101, 1111)));
+    assert.equal(inUseKeys(d).size, 5);
+    assert.ok(inUseKeys(d).has(bindingKey('sw1', 'p2', 101, 1111)));
   });
 
   it('ignores unscheduled and finished pods, but counts pending and terminating ones', () => {
