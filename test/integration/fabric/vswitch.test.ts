@@ -130,6 +130,16 @@ describe('fabric on Open_vSwitch (ovsdb-vswitch driver, real ovsdb-servers)', ()
     ]);
   });
 
+  it('refuses an apply that would leave a managed port with empty trunks (all VLANs)', async () => {
+    const driver = drivers[0]!;
+    await driver.read();
+    await assert.rejects(
+      driver.apply([{ kind: 'unbind', port: 'p1', vlan: 101, vni: 1111 }]),
+      /empty trunks/,
+    );
+    assert.deepEqual((await readTrunks(sw1)).p1, [101]);
+  });
+
   it('a switch restarted empty is fully reprogrammed', async () => {
     const resynced = once(drift, 'drift', { signal: AbortSignal.timeout(10_000) });
     await restartEmpty(sw2);
