@@ -61,7 +61,7 @@ async function listBlocks(pool: string): Promise<IpBlock[]> {
   return list.items;
 }
 
-test('1000 concurrent allocations from 4 nodes into one /22: all distinct, none lost, all released', async () => {
+test('1000 concurrent allocations from 4 nodes into one /22: all distinct, none lost, all released', async (t) => {
   const pool = newPool(['10.1.0.0/22']);
   const nodes = ['n1', 'n2', 'n3', 'n4'];
   const daemons = await Promise.all(nodes.map((n) => daemonFor(n, pool.name)));
@@ -77,7 +77,7 @@ test('1000 concurrent allocations from 4 nodes into one /22: all distinct, none 
   const writes = daemons.reduce((n, d) => n + d.writes, 0);
   assert.ok(conflicts > 0, 'the optimistic-concurrency path must really run');
   assert.ok(writes < 1000, `group commit: ${writes} writes for 1000 allocations`);
-  process.stdout.write(`# ipam: 1000 allocations, ${writes} writes, ${conflicts} conflicts resolved\n`);
+  t.diagnostic(`ipam: 1000 allocations, ${writes} writes, ${conflicts} conflicts resolved`);
 
   // A repeated ADD returns the same address.
   const again = await daemons[1]!.allocate(request(pool, 1, 'n2'));
