@@ -113,7 +113,7 @@ describe('shim <-> daemon socket server', () => {
         const version = await shim('VERSION', { cniVersion: '1.0.0' }, env);
         assert.equal(version.code, 0);
         assert.equal(version.json?.cniVersion, '1.0.0');
-        assert.ok((version.json?.supportedVersions as string[]).includes('1.1.0'));
+        assert.ok((version.json?.supportedVersions as string[] | undefined)?.includes('1.1.0'));
         assert.deepEqual(
           calls.map((c) => c.verb),
           ['ADD', 'DEL', 'CHECK', 'STATUS'],
