@@ -337,5 +337,13 @@ export const NetworkResource = defineResource({
     { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
   ],
   rules: networkRules,
+  hints: {
+    'spec.vlan': (v) =>
+      typeof v === 'number'
+        ? `write vlan: {id: ${v}}`
+        : v === 'auto'
+          ? 'write vlan: {mode: auto}'
+          : undefined,
+  },
 });
 export type Network = ResourceObject<typeof NetworkSpec, typeof NetworkStatus>;

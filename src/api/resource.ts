@@ -44,6 +44,10 @@ export interface ResourceOptions<S extends TSchema, T extends TSchema> {
   /** Omit for resources without a status subresource. */
   status?: T;
   printerColumns?: PrinterColumn[];
+  /** Versions served with the same schema (accepted by the checker; the CRD lists only `version`). */
+  otherVersions?: string[];
+  /** Hints for typical structural mistakes, by field path (e.g. a number where an object is expected). */
+  hints?: Record<string, (value: unknown) => string | undefined>;
   /** Offline-only rules, run when the object is structurally sound. */
   rules?: (object: { metadata: ObjectMeta; spec: Static<S> }) => RuleProblem[];
 }
@@ -125,8 +129,9 @@ export function defineResource<S extends TSchema, T extends TSchema = TObject>(
         ];
       }
       const v = value as Record<string, unknown>;
-      if (v.apiVersion !== undefined && v.apiVersion !== apiVersion)
-        out.push(err(object, 'apiVersion', v.apiVersion, `is not ${apiVersion}`));
+      const accepted = [apiVersion, ...(o.otherVersions ?? []).map((ver) => `${o.group}/${ver}`)];
+      if (v.apiVersion !== undefined && !accepted.includes(v.apiVersion as string))
+        out.push(err(object, 'apiVersion', v.apiVersion, `is not ${accepted.join(' or ')}`));
       if (v.kind !== undefined && v.kind !== o.kind)
         out.push(err(object, 'kind', v.kind, `is not ${o.kind}`));
       const name = (v.metadata as { name?: unknown } | undefined)?.name;
@@ -141,7 +146,7 @@ export function defineResource<S extends TSchema, T extends TSchema = TObject>(
         if ([...seen].some((s) => path === s || path.startsWith(`${s}.`) || path.startsWith(`${s}[`)))
           continue;
         seen.add(path);
-        out.push(err(object, path, e.value, explain(e)));
+        out.push(err(object, path, e.value, explain(e), o.hints?.[path]?.(e.value)));
       }
       // A rule on a node whose fields are already wrong would only repeat the problem in other words.
       const related = (a: string, b: string) =>

@@ -3,12 +3,14 @@ import { Command } from 'commander';
 import { ensureLabDeps } from '../lab/deps/index.ts';
 import { defaultLabDir } from '../lab/paths.ts';
 import { labKubectl, registerLabCommands } from './lab-commands.ts';
+import { registerValidateCommand } from './validate.ts';
 
 const program = new Command('patchbay')
   .description('Patchbay: multi-network orchestration for Kubernetes, down to the switch ports')
   .showHelpAfterError();
 
 registerLabCommands(program);
+registerValidateCommand(program);
 
 program
   .command('deps')
