@@ -53,12 +53,17 @@ export interface BlockSource {
 }
 
 interface Job {
-  kind: 'allocate' | 'release';
+  kind: 'allocate' | 'release' | 'rebind';
   space: PoolSpace;
+  ignoreClaim?: boolean;
   key: AllocationKey;
   allocation?: Allocation;
   fixedOffset?: bigint;
-  resolve: (r: { offset?: bigint; outcome: 'ok' | 'full' | 'taken' | 'absent'; holder?: Allocation }) => void;
+  resolve: (r: {
+    offset?: bigint;
+    outcome: 'ok' | 'full' | 'taken' | 'absent' | 'kept';
+    holder?: Allocation;
+  }) => void;
   reject: (err: unknown) => void;
 }
 
@@ -147,6 +152,10 @@ export class BlockAllocator {
       ...(req.claim ? { claim: req.claim } : {}),
       allocatedAt: new Date().toISOString(),
     };
+    if (req.claim) {
+      const rebound = await this.rebindClaim(pool, space, allocation);
+      if (rebound) return rebound;
+    }
     if (fixed) return this.allocateFixed(pool, space, fixed, allocation);
     const full = new Set<string>();
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
@@ -264,18 +273,54 @@ export class BlockAllocator {
     throw new AllocationError(`pool ${pool}: gave up on ${text} after ${maxAttempts} attempts`, 'conflicts');
   }
 
-  /** Releases what `key` holds in the pool (compare-and-release); false when it held nothing (idempotent DEL). */
-  async release(pool: PoolRef, key: AllocationKey): Promise<boolean> {
-    let released = false;
+  /**
+   * An IPAMClaim's address follows the claim, not the sandbox: a new pod naming the claim takes over the
+   * allocation (same address), recorded under its own container id.
+   */
+  private async rebindClaim(
+    pool: string,
+    space: PoolSpace,
+    allocation: Allocation,
+  ): Promise<Allocated | undefined> {
+    for (const block of this.blocksOf(pool, space)) {
+      const held = Object.values(block.spec.allocations ?? {}).some((a) => a.claim === allocation.claim);
+      if (!held) continue;
+      const r = await this.enqueue(block.metadata.name, {
+        kind: 'rebind',
+        space,
+        key: allocation,
+        allocation,
+      });
+      if (r.outcome === 'ok') return this.result(space, this.known.get(block.metadata.name)!, r.offset!);
+    }
+    return undefined;
+  }
+
+  /**
+   * Releases what `key` holds in the pool (compare-and-release): 'released', 'absent' when it held nothing
+   * (an idempotent or late DEL), or 'claimed' when an IPAMClaim owns the address and keeps it.
+   */
+  async release(pool: PoolRef, key: AllocationKey): Promise<'released' | 'absent' | 'claimed'> {
+    let outcome: 'released' | 'absent' | 'claimed' = 'absent';
     for (const space of pool.spaces) {
       for (const block of this.blocksOf(pool.name, space)) {
         const holds = Object.values(block.spec.allocations ?? {}).some((a) => sameKey(a, key));
         if (!holds) continue;
         const r = await this.enqueue(block.metadata.name, { kind: 'release', space, key });
-        released ||= r.outcome === 'ok';
+        if (r.outcome === 'ok') outcome = 'released';
+        else if (r.outcome === 'kept' && outcome === 'absent') outcome = 'claimed';
       }
     }
-    return released;
+    return outcome;
+  }
+
+  /**
+   * Releases one allocation by block and key, ignoring claims: for the leak collector, once the owning pod
+   * or claim is gone. Still compare-and-release: a slot taken over since is left alone.
+   */
+  async releaseLeak(block: string, space: PoolSpace, key: AllocationKey): Promise<boolean> {
+    const r = await this.enqueue(block, { kind: 'release', space, key, ignoreClaim: true });
+    return r.outcome === 'ok';
   }
 
   private enqueue(
@@ -384,10 +429,17 @@ function applyJob(block: IpBlock, job: Job): { changed: boolean; result: Paramet
   const mine = Object.entries(allocations).find(([, a]) => sameKey(a, job.key));
   if (job.kind === 'release') {
     if (!mine) return { changed: false, result: { outcome: 'absent' } };
+    if (mine[1].claim && !job.ignoreClaim) return { changed: false, result: { outcome: 'kept' } };
     delete allocations[mine[0]];
     return { changed: true, result: { outcome: 'ok', offset: BigInt(mine[0]) } };
   }
   if (mine) return { changed: false, result: { outcome: 'ok', offset: BigInt(mine[0]) } };
+  if (job.kind === 'rebind') {
+    const claimed = Object.entries(allocations).find(([, a]) => a.claim === job.allocation!.claim);
+    if (!claimed) return { changed: false, result: { outcome: 'absent' } };
+    allocations[claimed[0]] = job.allocation!;
+    return { changed: true, result: { outcome: 'ok', offset: BigInt(claimed[0]) } };
+  }
   if (job.fixedOffset !== undefined) {
     const holder = allocations[job.fixedOffset.toString()];
     if (holder) return { changed: false, result: { outcome: 'taken', holder } };

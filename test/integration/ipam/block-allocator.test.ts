@@ -102,14 +102,14 @@ test('a late DEL of an old sandbox leaves the new sandbox its address (compare-a
   const d = await daemonFor('n1', pool.name);
   const fresh = { ...request(pool, 1), containerID: 'new-sandbox' };
   const [held] = await d.allocate(fresh);
-  assert.equal(await d.release(pool, { ...fresh, containerID: 'old-sandbox' }), false);
+  assert.equal(await d.release(pool, { ...fresh, containerID: 'old-sandbox' }), 'absent');
   const stored = (await listBlocks(pool.name)).flatMap((b) => Object.values(b.spec.allocations));
   assert.deepEqual(
     stored.map((a) => a.containerID),
     ['new-sandbox'],
   );
-  assert.equal(await d.release(pool, fresh), true);
-  assert.equal(await d.release(pool, fresh), false, 'DEL twice is fine');
+  assert.equal(await d.release(pool, fresh), 'released');
+  assert.equal(await d.release(pool, fresh), 'absent', 'DEL twice is fine');
   void held;
 });
 
@@ -146,5 +146,34 @@ test('dual stack: one IPv4 and one IPv6 address from one pool, IPv6 from a full 
   assert.equal(v4!.address.family, 4);
   assert.equal(v6!.address.family, 6);
   assert.ok(pool.spaces[1]!.isAllocatable(v6!.address));
-  assert.equal(await d.release(pool, request(pool, 1)), true);
+  assert.equal(await d.release(pool, request(pool, 1)), 'released');
+});
+
+test('an IPAMClaim keeps its address across pod deletion and re-creation; freed only with the claim', async () => {
+  const pool = newPool(['10.5.0.0/24']);
+  const d = await daemonFor('n1', pool.name);
+  const claim = 'default/web-0.blue';
+  const first = { ...request(pool, 1), podName: 'web-0', claim };
+  const [a] = await d.allocate(first);
+  // Other pods take addresses meanwhile.
+  await Promise.all(Array.from({ length: 5 }, (_, i) => d.allocate(request(pool, 100 + i))));
+  assert.equal(await d.release(pool, first), 'claimed', 'the claim keeps the address when its pod goes');
+  const second = { ...request(pool, 2, 'n1'), podName: 'web-0', claim, containerID: 'restarted-sandbox' };
+  const [b] = await d.allocate(second);
+  assert.equal(
+    formatAddress(b!.address),
+    formatAddress(a!.address),
+    'the re-created pod gets its address back',
+  );
+  // The old sandbox's late DEL does not disturb the new holder.
+  assert.equal(await d.release(pool, first), 'absent');
+  const block = (await listBlocks(pool.name)).find((x) => x.metadata.name === b!.block)!;
+  assert.ok(
+    await d.releaseLeak(block.metadata.name, pool.spaces[0]!, second),
+    'the collector frees it once the claim is gone',
+  );
+  const left = (await listBlocks(pool.name))
+    .flatMap((x) => Object.values(x.spec.allocations))
+    .map((x) => x.claim);
+  assert.ok(!left.includes(claim));
 });
