@@ -10,13 +10,12 @@ import { before, describe, test } from 'node:test';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { NetworkResource } from '../../../src/api/network.ts';
 import { patchbayResources } from '../../../src/api/patchbay-crds.ts';
-import { waitForCrdsEstablished } from '../../../src/kube/apply.ts';
 import { apiMessage, ignoreNotFound, statusCodeOf } from '../../../src/kube/errors.ts';
 import { kubeRequest } from '../../../src/kube/request.ts';
 import { run } from '../../../src/lab/exec.ts';
-import { waitFor } from '../../../src/util/wait.ts';
 import { testLab } from '../../helpers/test-lab.ts';
 import { allExamples, blueSpec } from '../../unit/api/patchbay-examples.ts';
+import { applyCrdsRaw } from './raw-crds.ts';
 
 const { kc, kubeconfig, binaries } = testLab();
 const api = kc.makeApiClient(CustomObjectsApi);
@@ -35,36 +34,16 @@ function create(kind: string, object: Record<string, unknown>, dryRun = true) {
   });
 }
 
-/**
- * The lab applies deploy/crds through client-node's typed serializer, which drops the
- * `x-kubernetes-*` keys of schema nodes under `properties` (CEL rules, list types). Until
- * that is fixed in src/kube/apply.ts, apply our CRDs again as raw JSON so the apiserver
- * checks exactly what the YAML says.
- */
 before(async () => {
-  for (const r of patchbayResources) {
-    await kubeRequest(kc, {
-      method: 'PATCH',
-      path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${r.crd.metadata.name}`,
-      query: { fieldManager: 'patchbay-api-test', force: true },
-      body: r.crd,
-      contentType: 'application/apply-patch+yaml',
-    });
-  }
-  await waitForCrdsEstablished(
-    kc,
-    patchbayResources.map((r) => r.crd.metadata.name),
-  );
-  // A schema update reaches the request handlers a moment after the write: wait until a CEL rule bites.
   const probe = allExamples.find((e) => e.title === 'range outside every CIDR')!;
-  await waitFor(
-    'the CEL rules of the re-applied CRDs to take effect',
+  await applyCrdsRaw(
+    kc,
+    patchbayResources.map((r) => r.crd),
     () =>
       create(probe.kind, probe.object).then(
         () => false,
         (err) => statusCodeOf(err) === 422,
       ),
-    { timeoutMs: 15_000, intervalMs: 200 },
   );
 });
 
