@@ -1,21 +1,43 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { ControlPlane, defaultBasePort, type LabStatus } from '../lab/control-plane.ts';
+import { defaultBasePort, type LabStatus } from '../lab/control-plane.ts';
 import type { LabBinaries } from '../lab/deps/index.ts';
+import { Lab, type NodeStatus } from '../lab/lab.ts';
 import { defaultLabDir } from '../lab/paths.ts';
 
 interface LabFlags {
   dir: string;
   basePort: string;
+  nodes?: string;
 }
 
-function controlPlaneOf(flags: LabFlags): ControlPlane {
+function labOf(flags: LabFlags): Lab {
   const basePort = Number(flags.basePort);
   if (!Number.isInteger(basePort) || basePort < 1024 || basePort > 65530) {
     throw new Error(`--base-port: "${flags.basePort}" is not a port number between 1024 and 65530`);
   }
-  return new ControlPlane({ dir: flags.dir, basePort });
+  return new Lab({ dir: flags.dir, basePort });
+}
+
+function nodeCount(flags: LabFlags): number {
+  const n = Number(flags.nodes ?? '0');
+  if (!Number.isInteger(n) || n < 0 || n > 50)
+    throw new Error(`--nodes: "${flags.nodes}" is not a count from 0 to 50`);
+  return n;
+}
+
+function printNodes(nodes: NodeStatus[]): void {
+  for (const n of nodes) {
+    const state = n.running
+      ? n.ready === 'True'
+        ? 'Ready'
+        : `running, Ready=${n.ready ?? 'unknown'}`
+      : 'stopped';
+    process.stdout.write(
+      `node ${n.name.padEnd(19)} ${state.padEnd(22)} ${n.pid ? `pid ${n.pid}` : ''}  ${n.sandboxes} sandboxes\n`,
+    );
+  }
 }
 
 const progress = (line: string) => process.stderr.write(`${line}\n`);
@@ -47,10 +69,13 @@ export function registerLabCommands(program: Command): void {
 
   withLabFlags(lab.command('up'))
     .description('set up what is missing, start the lab (a no-op when it is up; restarts what died)')
+    .option('--nodes <n>', 'emulated nodes server1..serverN to run (kubelet + CRI for networking)', '0')
     .action(async (flags: LabFlags) => {
       const started = Date.now();
-      const status = await controlPlaneOf(flags).up(progress);
+      const l = labOf(flags);
+      const status = await l.up(progress, { nodes: nodeCount(flags) });
       printStatus(status);
+      printNodes(await l.nodeStatus());
       const kubectl = labKubectl(flags.dir);
       process.stdout.write(
         `\nlab up in ${((Date.now() - started) / 1000).toFixed(1)} s\n` +
@@ -60,18 +85,24 @@ export function registerLabCommands(program: Command): void {
     });
 
   withLabFlags(lab.command('down'))
-    .description('stop the processes the lab started (by recorded pid) and remove its files')
+    .description(
+      'stop the processes the lab started (by recorded pid), remove its network namespaces and its files',
+    )
     .action(async (flags: LabFlags) => {
-      await controlPlaneOf(flags).down(progress);
+      await labOf(flags).down(progress);
       process.stdout.write('lab down\n');
     });
 
   withLabFlags(lab.command('status'))
     .description('show each lab process and whether it is healthy')
     .action(async (flags: LabFlags) => {
-      const status = await controlPlaneOf(flags).status();
+      const l = labOf(flags);
+      const status = await l.controlPlane.status();
       printStatus(status);
+      const nodes = await l.nodeStatus();
+      printNodes(nodes);
       process.stdout.write(`kubeconfig: ${status.kubeconfig}\n`);
-      if (!status.components.every((c) => c.healthy)) process.exitCode = 1;
+      if (!status.components.every((c) => c.healthy) || !nodes.every((n) => n.running && n.ready === 'True'))
+        process.exitCode = 1;
     });
 }

@@ -1,0 +1,319 @@
+/**
+ * The lab: the control plane plus N emulated nodes. Each node is a process (src/lab/node-emulator/main.ts)
+ * recorded by pid like the control-plane daemons, with its own client certificate (system:node:<name>), its
+ * own host network namespace, a CNI conf dir and a state dir under `<lab dir>/nodes/<name>`. Everything a lab
+ * puts into the kernel is a network namespace named `pbl_<labId>_...` (see naming.ts): `down` removes them by
+ * that prefix, whatever the records say.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { V1Node } from '@kubernetes/client-node';
+import { loadKubeConfig } from '../kube/config.ts';
+import { ignoreNotFound } from '../kube/errors.ts';
+import { kubeRequest } from '../kube/request.ts';
+import { ControlPlane, type LabOptions, type LabStatus } from './control-plane.ts';
+import type { Progress } from './deps/go-build.ts';
+import type { LabBinaries } from './deps/index.ts';
+import { writeKubeconfig } from './kubeconfig.ts';
+import type { NodeEmulatorConfig } from './node-emulator/emulator.ts';
+import {
+  checkNodeName,
+  labIdOf,
+  labNetnsPrefix,
+  NETNS_PREFIX,
+  parseNetnsName,
+} from './node-emulator/naming.ts';
+import { deleteNetns, listNetns } from './node-emulator/netns.ts';
+import { isRunning, readRecord, removeRecord, startDaemon, stopProcess, writeRecord } from './process.ts';
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const emulatorMain = join(repoRoot, 'src', 'lab', 'node-emulator', 'main.ts');
+const tsxLoader = join(repoRoot, 'node_modules', 'tsx', 'dist', 'loader.mjs');
+
+/** Where each lab notes its directory, so a sweep can tell a live lab's namespaces from a removed lab's. */
+export const labMarkerDir = '/run/patchbay-lab';
+
+export interface NodeOptions {
+  /** Pod subnet of the default reference network (bridge + host-local); default 10.244.<index>.0/24. */
+  podSubnet?: string;
+  /** Use this conf dir instead of writing the reference network (e.g. Patchbay's conflist, or a broken one). */
+  cniConfDir?: string;
+  /** CNI_PATH; default the lab's reference plugins and the Patchbay shim. */
+  cniBinDirs?: string[];
+  labels?: Record<string, string>;
+  leaseIntervalMs?: number;
+  statusIntervalMs?: number;
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+}
+
+export interface NodeStatus {
+  name: string;
+  pid?: number;
+  running: boolean;
+  /** The Node's Ready condition as the apiserver has it (undefined: no Node object). */
+  ready?: string;
+  /** Sandbox namespaces of the node in the kernel. */
+  sandboxes: number;
+  log: string;
+}
+
+export interface NodePaths {
+  dir: string;
+  config: string;
+  kubeconfig: string;
+  stateDir: string;
+  confDir: string;
+  ipamDir: string;
+  log: string;
+  record: string;
+}
+
+export class Lab {
+  readonly controlPlane: ControlPlane;
+  readonly labId: string;
+
+  constructor(readonly options: LabOptions) {
+    this.controlPlane = new ControlPlane(options);
+    this.labId = labIdOf(options.dir);
+  }
+
+  get dir(): string {
+    return this.options.dir;
+  }
+
+  node(name: string): NodePaths {
+    const dir = join(this.dir, 'nodes', checkNodeName(name));
+    return {
+      dir,
+      config: join(dir, 'node.json'),
+      kubeconfig: join(dir, 'kubelet.kubeconfig'),
+      stateDir: join(dir, 'state'),
+      confDir: join(dir, 'cni', 'net.d'),
+      ipamDir: join(dir, 'cni', 'ipam'),
+      log: join(this.dir, 'logs', `node-${name}.log`),
+      record: join(this.dir, 'run', `node-${name}.json`),
+    };
+  }
+
+  /** The control plane, then nodes server1..serverN (started when not running; existing ones kept). */
+  async up(progress: Progress, o: { nodes?: number; bins?: LabBinaries } = {}): Promise<LabStatus> {
+    const status = await this.controlPlane.up(progress, o.bins);
+    for (let i = 1; i <= (o.nodes ?? 0); i++) {
+      const name = `server${i}`;
+      const started = Date.now();
+      const pid = await this.startNode(name, { podSubnet: `10.244.${i}.0/24` });
+      if (pid) progress(`node ${name} started in ${Date.now() - started} ms (pid ${pid})`);
+    }
+    return status;
+  }
+
+  private async binaries(): Promise<LabBinaries> {
+    return (JSON.parse(await readFile(join(this.dir, 'lab.json'), 'utf8')) as { binaries: LabBinaries })
+      .binaries;
+  }
+
+  /**
+   * Starts an emulated node (a no-op returning undefined when it runs); its credentials, reference conflist
+   * and config are made when missing. Returns the pid.
+   */
+  async startNode(name: string, o: NodeOptions = {}): Promise<number | undefined> {
+    const p = this.node(name);
+    const existing = await readRecord(p.record);
+    if (existing && isRunning(existing)) return undefined;
+    await this.markLab();
+    for (const d of [p.dir, p.stateDir, p.confDir, p.ipamDir, join(this.dir, 'logs'), join(this.dir, 'run')])
+      await mkdir(d, { recursive: true, mode: 0o700 });
+    await this.ensureCredentials(name, p);
+    const bins = await this.binaries();
+    if (!o.cniConfDir) await this.writeReferenceNetwork(p, o.podSubnet ?? '10.244.0.0/24');
+    const config: NodeEmulatorConfig = {
+      node: name,
+      labId: this.labId,
+      kubeconfig: p.kubeconfig,
+      stateDir: p.stateDir,
+      cniConfDir: o.cniConfDir ?? p.confDir,
+      cniBinDirs: o.cniBinDirs ?? [bins.cniPluginDir, bins.shimDir],
+      labels: { 'patchbay.dev/lab': this.labId, ...o.labels },
+      exitWhenMissing: join(this.dir, 'lab.json'),
+      ...(o.leaseIntervalMs ? { leaseIntervalMs: o.leaseIntervalMs } : {}),
+      ...(o.statusIntervalMs ? { statusIntervalMs: o.statusIntervalMs } : {}),
+      ...(o.backoffInitialMs ? { backoffInitialMs: o.backoffInitialMs } : {}),
+      ...(o.backoffMaxMs ? { backoffMaxMs: o.backoffMaxMs } : {}),
+    };
+    await writeFile(p.config, `${JSON.stringify(config, null, 2)}\n`);
+    const record = startDaemon(
+      `node-${name}`,
+      [process.execPath, '--import', `file://${tsxLoader}`, emulatorMain, '--config', p.config],
+      p.log,
+    );
+    await writeRecord(p.record, record);
+    return record.pid;
+  }
+
+  /** Stops a node's process (SIGTERM, by recorded pid). Its sandboxes stay, as containers outlive a kubelet. */
+  async stopNode(name: string): Promise<void> {
+    const p = this.node(name);
+    const record = await readRecord(p.record);
+    if (record) await stopProcess(record);
+    await removeRecord(p.record);
+  }
+
+  /** SIGKILL, for crash tests: nothing of the node's shutdown path runs. */
+  async killNode(name: string): Promise<void> {
+    const record = await readRecord(this.node(name).record);
+    if (record && isRunning(record)) process.kill(record.pid, 'SIGKILL');
+    for (let i = 0; i < 100 && record && isRunning(record); i++) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  /**
+   * Removes a node entirely: its process, its namespaces (sandboxes and host), its files, and its Node object
+   * (with the admin credentials; Node deletion is the cluster's, not the node's).
+   */
+  async removeNode(name: string): Promise<void> {
+    await this.stopNode(name);
+    await this.deleteNamespaces((n) => n.node === name);
+    await rm(this.node(name).dir, { recursive: true, force: true });
+    if (existsSync(this.controlPlane.kubeconfig)) {
+      const kc = loadKubeConfig(this.controlPlane.kubeconfig);
+      await ignoreNotFound(kubeRequest(kc, { method: 'DELETE', path: `/api/v1/nodes/${name}` }));
+    }
+  }
+
+  async nodeNames(): Promise<string[]> {
+    return (await readdir(join(this.dir, 'nodes')).catch(() => [] as string[])).sort();
+  }
+
+  async nodeStatus(): Promise<NodeStatus[]> {
+    const names = await this.nodeNames();
+    const namespaces = (await listNetns()).map(parseNetnsName);
+    let nodes: V1Node[] = [];
+    if (existsSync(this.controlPlane.kubeconfig)) {
+      const kc = loadKubeConfig(this.controlPlane.kubeconfig);
+      nodes = await kubeRequest<{ items: V1Node[] }>(kc, {
+        method: 'GET',
+        path: '/api/v1/nodes',
+        timeoutMs: 5_000,
+      })
+        .then((l) => l.items)
+        .catch(() => []);
+    }
+    const out: NodeStatus[] = [];
+    for (const name of names) {
+      const p = this.node(name);
+      const record = await readRecord(p.record);
+      const running = record ? isRunning(record) : false;
+      const node = nodes.find((n) => n.metadata?.name === name);
+      out.push({
+        name,
+        ...(running ? { pid: record!.pid } : {}),
+        running,
+        ready: node?.status?.conditions?.find((c) => c.type === 'Ready')?.status,
+        sandboxes: namespaces.filter(
+          (n) => n?.labId === this.labId && n.node === name && n.kind === 'sandbox',
+        ).length,
+        log: p.log,
+      });
+    }
+    return out;
+  }
+
+  /** Stops every node (by recorded pid), removes every namespace of this lab, then the control plane. */
+  async down(progress: Progress): Promise<void> {
+    for (const name of await this.nodeNames()) {
+      const record = await readRecord(this.node(name).record);
+      if (record && isRunning(record)) {
+        await stopProcess(record);
+        progress(`stopped node ${name} (pid ${record.pid})`);
+      }
+    }
+    const removed = await this.deleteNamespaces(() => true);
+    if (removed) progress(`removed ${removed} network namespaces`);
+    await rm(join(labMarkerDir, this.labId), { force: true });
+    await this.controlPlane.down(progress);
+  }
+
+  private async deleteNamespaces(match: (n: NonNullable<ReturnType<typeof parseNetnsName>>) => boolean) {
+    const prefix = labNetnsPrefix(this.labId);
+    // Sandboxes first: their veth peers sit in the node namespace.
+    const ours = (await listNetns())
+      .filter((n) => n.startsWith(prefix))
+      .map((n) => ({ n, parsed: parseNetnsName(n) }))
+      .filter((x) => x.parsed && match(x.parsed))
+      .sort((a, b) => (a.parsed!.kind === 'sandbox' ? -1 : 0) - (b.parsed!.kind === 'sandbox' ? -1 : 0));
+    for (const { n } of ours) await deleteNetns(n);
+    return ours.length;
+  }
+
+  private async markLab(): Promise<void> {
+    await mkdir(labMarkerDir, { recursive: true });
+    await writeFile(join(labMarkerDir, this.labId), `${this.dir}\n`);
+  }
+
+  private async ensureCredentials(name: string, p: NodePaths): Promise<void> {
+    const pki = this.controlPlane.pki;
+    const cert = `node-${name}`;
+    // As a kubelet's client certificate: the Node authorizer and NodeRestriction key on this identity.
+    await pki.ensureCert({
+      name: cert,
+      commonName: `system:node:${name}`,
+      organization: 'system:nodes',
+      usage: ['client'],
+    });
+    await writeKubeconfig(p.kubeconfig, {
+      server: this.controlPlane.server,
+      caFile: pki.path('ca', 'crt'),
+      user: `system:node:${name}`,
+      certFile: pki.path(cert, 'crt'),
+      keyFile: pki.path(cert, 'key'),
+    });
+  }
+
+  private async writeReferenceNetwork(p: NodePaths, subnet: string): Promise<void> {
+    const conflist = {
+      cniVersion: '1.0.0',
+      name: 'lab-pods',
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: 'cni0',
+          isGateway: true,
+          ipMasq: false,
+          ipam: {
+            type: 'host-local',
+            ranges: [[{ subnet }]],
+            routes: [{ dst: '0.0.0.0/0' }],
+            dataDir: p.ipamDir,
+          },
+        },
+      ],
+    };
+    await writeFile(join(p.confDir, '10-lab-pods.conflist'), `${JSON.stringify(conflist, null, 2)}\n`);
+  }
+}
+
+/**
+ * Namespaces of labs that no longer exist (their directory is gone: removed without `lab down`, or a crashed
+ * test run swept): removed. A live lab's namespaces are never touched. Returns how many were removed.
+ */
+export async function sweepRemovedLabs(): Promise<number> {
+  let removed = 0;
+  const byLab = new Map<string, string[]>();
+  for (const n of await listNetns()) {
+    const parsed = n.startsWith(NETNS_PREFIX) ? parseNetnsName(n) : undefined;
+    if (parsed) byLab.set(parsed.labId, [...(byLab.get(parsed.labId) ?? []), n]);
+  }
+  for (const [labId, names] of byLab) {
+    const dir = (await readFile(join(labMarkerDir, labId), 'utf8').catch(() => '')).trim();
+    if (dir && existsSync(join(dir, 'lab.json'))) continue;
+    names.sort((a, b) => b.length - a.length); // sandboxes (longer names) before their node
+    for (const n of names) {
+      await deleteNetns(n);
+      removed++;
+    }
+    await rm(join(labMarkerDir, labId), { force: true });
+  }
+  return removed;
+}
