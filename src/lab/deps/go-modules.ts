@@ -208,3 +208,102 @@ export const shim: GoProgram = {
   links: { 'patchbay-ipam': 'patchbay' },
   build: { kind: 'local', dir: join(repoRoot, 'src', 'shim'), output: 'patchbay' },
 };
+
+const npwgHarnessMain = `// Reads one JSON request per line on stdin and prints what the reference implementations make of it:
+// Multus's own selection parser (k8sclient.GetPodNetwork), the NPWG client library's parser
+// (utils.ParseNetworkAnnotation) and its network-status creation (utils.CreateNetworkStatuses).
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+
+	cni100 "github.com/containernetworking/cni/pkg/types/100"
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
+	nadutils "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/utils"
+	"gopkg.in/k8snetworkplumbingwg/multus-cni.v4/pkg/k8sclient"
+	"gopkg.in/k8snetworkplumbingwg/multus-cni.v4/pkg/logging"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+type request struct {
+	Annotation *string          \`json:"annotation,omitempty"\`
+	Namespace  string           \`json:"namespace"\`
+	Result     *json.RawMessage \`json:"result,omitempty"\`
+	Name       string           \`json:"name"\`
+	Default    bool             \`json:"default"\`
+	DeviceInfo *nadv1.DeviceInfo \`json:"deviceInfo,omitempty"\`
+}
+
+type outcome struct {
+	Value interface{} \`json:"value,omitempty"\`
+	Error string      \`json:"error,omitempty"\`
+}
+
+func wrap(v interface{}, err error) outcome {
+	if err != nil {
+		return outcome{Error: err.Error()}
+	}
+	return outcome{Value: v}
+}
+
+func main() {
+	logging.SetLogStderr(false)
+	in := bufio.NewScanner(os.Stdin)
+	in.Buffer(make([]byte, 1<<20), 16<<20)
+	out := json.NewEncoder(os.Stdout)
+	out.SetEscapeHTML(false)
+	for in.Scan() {
+		var req request
+		if err := json.Unmarshal(in.Bytes(), &req); err != nil {
+			_ = out.Encode(map[string]string{"fatal": err.Error()})
+			continue
+		}
+		answer := map[string]outcome{}
+		if req.Annotation != nil {
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
+				Name: "p", Namespace: req.Namespace,
+				Annotations: map[string]string{"k8s.v1.cni.cncf.io/networks": *req.Annotation},
+			}}
+			answer["multus"] = wrap(k8sclient.GetPodNetwork(pod))
+			answer["nadclient"] = wrap(nadutils.ParseNetworkAnnotation(*req.Annotation, req.Namespace))
+		}
+		if req.Result != nil {
+			result, err := cni100.NewResult(*req.Result)
+			if err != nil {
+				answer["status"] = outcome{Error: err.Error()}
+			} else {
+				answer["status"] = wrap(nadutils.CreateNetworkStatuses(result, req.Name, req.Default, req.DeviceInfo))
+			}
+		}
+		_ = out.Encode(answer)
+	}
+}
+`;
+
+/**
+ * The differential-test harness: Multus's and the NPWG client library's own parsers behind a JSON-lines pipe,
+ * for test/integration/api/differential.test.ts. Built on demand, not part of labPrograms.
+ */
+export const npwgHarness: GoProgram = {
+  name: 'npwg-harness',
+  version: 'multus-v4.2.3-nadclient-v1.7.7',
+  binaries: ['npwg-harness'],
+  build: {
+    kind: 'wrapper',
+    output: 'npwg-harness',
+    async files() {
+      return {
+        'go.mod':
+          'module patchbay.dev/labbins/npwgharness\n\ngo 1.26.0\n\nrequire (\n' +
+          '\tgopkg.in/k8snetworkplumbingwg/multus-cni.v4 v4.2.3\n' +
+          '\tgithub.com/k8snetworkplumbingwg/network-attachment-definition-client v1.7.7\n' +
+          '\tgithub.com/containernetworking/cni v1.3.0\n' +
+          '\tk8s.io/api v0.32.5\n\tk8s.io/apimachinery v0.32.5\n)\n',
+        'main.go': npwgHarnessMain,
+      };
+    },
+  },
+};
