@@ -127,12 +127,13 @@ export class NodeApi {
   }
 
   /**
-   * An event on a pod, aggregated as the kubelet's recorder does: the same reason and message again bumps the
-   * count of the existing event instead of making a new one.
+   * An event on a pod, aggregated as the kubelet's recorder does with similar events: the same reason again
+   * bumps the count of the existing event (and takes the newest message, which names the newest sandbox)
+   * instead of making a new one per retry.
    */
   async podEvent(pod: V1Pod, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     const ns = pod.metadata!.namespace!;
-    const key = `${pod.metadata!.uid}\u0000${reason}\u0000${message}`;
+    const key = `${pod.metadata!.uid}\u0000${reason}`;
     const now = kubeTime();
     const seen = this.events.get(key);
     if (seen) {
@@ -141,7 +142,7 @@ export class NodeApi {
           method: 'PATCH',
           path: `/api/v1/namespaces/${ns}/events/${seen.name}`,
           contentType: SMP,
-          body: { count: seen.count + 1, lastTimestamp: now },
+          body: { count: seen.count + 1, lastTimestamp: now, message: message.slice(0, 1024) },
         });
         seen.count++;
         return;
