@@ -25,7 +25,13 @@ import type { Network } from '../api/network.ts';
 import { allowedNamespaces, type NamespaceLike } from '../api/network-nads.ts';
 import type { NodeTopology } from '../api/node-topology.ts';
 import type { Switch } from '../api/switch.ts';
-import { computeDesired, type DesiredFabric, seedLastUsed, updateLastUsed } from '../fabric/desired.ts';
+import {
+  computeDesired,
+  type DesiredFabric,
+  inUseKeys,
+  seedLastUsed,
+  updateLastUsed,
+} from '../fabric/desired.ts';
 import { applySwitchOps, summarizeOps } from '../fabric/diff.ts';
 import { SwitchConflictError } from '../fabric/drivers/driver.ts';
 import { defaultParkingVlan } from '../fabric/drivers/ovsdb-vswitch.ts';
@@ -136,6 +142,7 @@ export class FabricController {
   private nadQueue: WorkQueue<string> | undefined;
   private workers: Promise<void>[] = [];
   private lastUsed = new Map<string, number>();
+  private inUse = new Set<string>();
   private seeded = new Set<number>();
   private vlanToVni: ReadonlyMap<number, number> = new Map();
   private leading = false;
@@ -251,26 +258,48 @@ export class FabricController {
     inf.pods.on('update', (o) => onPod(o, false));
     inf.pods.on('delete', (o) => onPod(o, true));
 
+    // Our own status writes come back as updates: only a change of what we read may start work.
+    const specOf = (o: KubernetesObject | undefined) =>
+      JSON.stringify([
+        o?.metadata?.generation,
+        o?.metadata?.labels,
+        (o as { spec?: unknown } | undefined)?.spec,
+        o?.metadata?.deletionTimestamp,
+      ]);
+    const readsOf = (o: KubernetesObject | undefined) =>
+      JSON.stringify([
+        specOf(o),
+        (o as { status?: unknown; data?: unknown } | undefined)?.status ?? (o as { data?: unknown })?.data,
+      ]);
+    type Handler = (o: KubernetesObject) => void;
+    const on = (i: Informer<KubernetesObject>, compare: (o?: KubernetesObject) => string, fn: Handler) => {
+      i.on('add', fn);
+      i.on('delete', fn);
+      i.on('update', (o: KubernetesObject, old: KubernetesObject) => {
+        if (compare(o) !== compare(old)) fn(o);
+      });
+    };
     const everything = () => this.enqueueAllSwitches();
-    for (const i of [inf.networks, inf.topologies, inf.nads]) {
-      i.on('add', everything);
-      i.on('update', everything);
-      i.on('delete', everything);
-    }
-    const networkNads = (o: KubernetesObject) => this.nadQueue?.add(o.metadata?.name ?? '');
-    for (const ev of ['add', 'update', 'delete'] as const) {
-      inf.networks.on(ev, networkNads);
-      inf.namespaces.on(ev, () => this.enqueueAllNetworks());
-      inf.nads.on(ev, (o: KubernetesObject) => {
-        const net = o.metadata?.labels?.['patchbay.dev/network'];
-        if (net !== undefined) this.nadQueue?.add(net);
-      });
-      inf.switches.on(ev, (o: KubernetesObject) => {
-        this.syncConnections();
-        this.fabricQueue?.add(o.metadata?.name ?? '');
-      });
-      inf.secrets.on(ev, () => this.syncConnections());
-    }
+    on(inf.networks, specOf, (o) => {
+      this.enqueueAllSwitches();
+      this.nadQueue?.add(o.metadata?.name ?? '');
+    });
+    on(inf.topologies, readsOf, everything);
+    on(inf.nads, readsOf, (o) => {
+      this.enqueueAllSwitches();
+      const net = o.metadata?.labels?.['patchbay.dev/network'];
+      if (net !== undefined) this.nadQueue?.add(net);
+    });
+    on(
+      inf.namespaces,
+      (o) => JSON.stringify(o?.metadata?.labels),
+      () => this.enqueueAllNetworks(),
+    );
+    on(inf.switches, specOf, (o) => {
+      this.syncConnections();
+      this.fabricQueue?.add(o.metadata?.name ?? '');
+    });
+    on(inf.secrets, readsOf, () => this.syncConnections());
   }
 
   private enqueueNodes(nodes: (string | undefined)[]): void {
@@ -316,6 +345,7 @@ export class FabricController {
     this.leading = true;
     this.metrics.leader.set(1);
     this.lastUsed = new Map();
+    this.inUse = new Set();
     this.seeded = new Set();
     this.uplinks.reset();
     this.fabricQueue = new WorkQueue({
@@ -440,6 +470,9 @@ export class FabricController {
         this.seeded.add(c.generation);
       }
     }
+    // Bindings in use at the last round stayed in use until now (nothing has run since): the hold-down
+    // counts from this moment, not from the last round (a pod terminating for minutes must not expire it).
+    for (const key of this.inUse) this.lastUsed.set(key, nowMs);
     const hold = { nowMs, holdDownMs: this.opts.holdDownMs, lastUsed: this.lastUsed };
     const desired = computeDesired({
       networks: inputs.networks,
@@ -451,6 +484,7 @@ export class FabricController {
     });
     this.vlanToVni = desired.vlanToVni;
     this.lastUsed = updateLastUsed(this.lastUsed, desired, hold);
+    this.inUse = inUseKeys(desired);
 
     const readOnly = new Set<string>();
     for (const c of live) if (this.opts.readOnly || c.readOnly) readOnly.add(c.name);

@@ -250,6 +250,8 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
       });
       this.recordObserved(updated, sentAt);
       this.renewedAtMs = sentAt;
+      const took = Date.now() - sentAt;
+      if (took > this.retryMs) this.log(`slow lease update: ${took} ms`);
       return true;
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode !== 409) this.log(`updating the lease: ${String(err)}`);
