@@ -54,7 +54,8 @@ export interface BlockSource {
 
 interface Job {
   kind: 'allocate' | 'release' | 'rebind';
-  space: PoolSpace;
+  /** Needed to allocate (which offsets are allocatable); releases go by key alone. */
+  space?: PoolSpace;
   ignoreClaim?: boolean;
   key: AllocationKey;
   allocation?: Allocation;
@@ -306,7 +307,7 @@ export class BlockAllocator {
       for (const block of this.blocksOf(pool.name, space)) {
         const holds = Object.values(block.spec.allocations ?? {}).some((a) => sameKey(a, key));
         if (!holds) continue;
-        const r = await this.enqueue(block.metadata.name, { kind: 'release', space, key });
+        const r = await this.enqueue(block.metadata.name, { kind: 'release', key });
         if (r.outcome === 'ok') outcome = 'released';
         else if (r.outcome === 'kept' && outcome === 'absent') outcome = 'claimed';
       }
@@ -318,8 +319,8 @@ export class BlockAllocator {
    * Releases one allocation by block and key, ignoring claims: for the leak collector, once the owning pod
    * or claim is gone. Still compare-and-release: a slot taken over since is left alone.
    */
-  async releaseLeak(block: string, space: PoolSpace, key: AllocationKey): Promise<boolean> {
-    const r = await this.enqueue(block, { kind: 'release', space, key, ignoreClaim: true });
+  async releaseLeak(block: string, key: AllocationKey): Promise<boolean> {
+    const r = await this.enqueue(block, { kind: 'release', key, ignoreClaim: true });
     return r.outcome === 'ok';
   }
 
@@ -356,14 +357,27 @@ export class BlockAllocator {
   }
 
   private async commit(name: string, batch: Job[]): Promise<void> {
-    let block = this.known.get(name) ?? this.source.list().find((b) => b.metadata.name === name);
-    if (!block) block = await this.get(name);
+    const cached = this.source.list().find((b) => b.metadata.name === name);
+    const own = this.known.get(name);
+    let block = own && (!cached || newer(own, cached)) ? own : cached;
+    let fresh = false;
+    if (!block) {
+      block = await this.get(name);
+      fresh = true;
+    }
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
       const next: IpBlock = structuredClone(block);
       next.spec.allocations ??= {};
       const outcomes = batch.map((job) => applyJob(next, job));
       const changed = outcomes.some((o) => o.changed);
       if (!changed) {
+        // "Nothing to do" from a cached copy may only mean the copy is old (an allocation it has not seen
+        // yet): a DEL must not conclude "absent" from that. Confirm against the apiserver once.
+        if (!fresh) {
+          block = await this.get(name);
+          fresh = true;
+          continue;
+        }
         for (const [i, job] of batch.entries()) job.resolve(outcomes[i]!.result);
         return;
       }
@@ -381,6 +395,7 @@ export class BlockAllocator {
         if (!isConflict(err)) throw err;
         this.conflicts++;
         block = await this.get(name);
+        fresh = true;
       }
     }
     throw new AllocationError(`block ${name}: still conflicting after ${maxAttempts} attempts`, 'conflicts');
@@ -446,7 +461,7 @@ function applyJob(block: IpBlock, job: Job): { changed: boolean; result: Paramet
     allocations[job.fixedOffset.toString()] = job.allocation!;
     return { changed: true, result: { outcome: 'ok', offset: job.fixedOffset } };
   }
-  const allocatable = job.space.blockAllocatable(blockIndex(block));
+  const allocatable = job.space!.blockAllocatable(blockIndex(block));
   const offset = pickFreeOffset(allocatable, usedOffsets(block));
   if (offset === undefined) return { changed: false, result: { outcome: 'full' } };
   allocations[offset.toString()] = job.allocation!;

@@ -169,7 +169,7 @@ test('an IPAMClaim keeps its address across pod deletion and re-creation; freed 
   assert.equal(await d.release(pool, first), 'absent');
   const block = (await listBlocks(pool.name)).find((x) => x.metadata.name === b!.block)!;
   assert.ok(
-    await d.releaseLeak(block.metadata.name, pool.spaces[0]!, second),
+    await d.releaseLeak(block.metadata.name, second),
     'the collector frees it once the claim is gone',
   );
   const left = (await listBlocks(pool.name))
