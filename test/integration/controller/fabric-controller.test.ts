@@ -45,7 +45,7 @@ describe('fabric controller (real apiserver, real ovsdb-servers)', () => {
   const pods = new Map<string, string>();
   const logs: string[] = [];
 
-  const trunksWanted = async (sw: LabSwitch, want: Record<string, number[]>, timeoutMs = 10_000) =>
+  const trunksWanted = async (sw: LabSwitch, want: Record<string, number[]>, timeoutMs = 30_000) =>
     waitFor(
       `${sw.name} trunks ${JSON.stringify(want)}`,
       async () => {
@@ -128,7 +128,7 @@ describe('fabric controller (real apiserver, real ovsdb-servers)', () => {
     await deletePod(kc, names.namespace, pods.get('s2')!, 0);
     await sleep(HOLD_MS - 400);
     assert.deepEqual((await readTrunks(sw1)).p2, [101], 'held during the hold-down');
-    await trunksWanted(sw1, { p2: [PARK] }, 5_000);
+    await trunksWanted(sw1, { p2: [PARK] });
     const elapsed = Date.now() - left;
     assert.ok(elapsed >= HOLD_MS, `removed after ${elapsed} ms, hold-down ${HOLD_MS} ms`);
   });
@@ -220,11 +220,11 @@ describe('fabric controller (real apiserver, real ovsdb-servers)', () => {
           '--metrics-port',
           '0',
           '--lease-duration',
-          '6s',
+          '15s',
           '--renew-deadline',
-          '4s',
+          '10s',
           '--retry-period',
-          '500ms',
+          '1s',
         ],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
@@ -244,6 +244,11 @@ describe('fabric controller (real apiserver, real ovsdb-servers)', () => {
       const a = start('replica-a');
       await waitFor('replica-a to lead', async () => (await holder()) === 'replica-a', { timeoutMs: 30_000 });
       start('replica-b');
+      await waitFor(
+        'replica-b to be up (informers synced, campaigning)',
+        () => logs.some((l) => l.startsWith('replica-b:') && l.includes('started as replica-b')),
+        { timeoutMs: 60_000 },
+      );
       // Let a do its rounds (nothing to do), then count from here.
       await sleep(HOLD_MS + 1_000);
       const t1 = await countTransactions(sw1);
@@ -253,7 +258,7 @@ describe('fabric controller (real apiserver, real ovsdb-servers)', () => {
       a.kill('SIGKILL');
       const killed = Date.now();
       await waitFor('replica-b to lead', async () => (await holder()) === 'replica-b', {
-        timeoutMs: 30_000,
+        timeoutMs: 90_000,
         intervalMs: 50,
       });
       const takeover = Date.now() - killed;
