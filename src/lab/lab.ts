@@ -13,6 +13,7 @@ import type { V1Node } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../kube/config.ts';
 import { ignoreNotFound } from '../kube/errors.ts';
 import { kubeRequest } from '../kube/request.ts';
+import { waitFor } from '../util/wait.ts';
 import { ControlPlane, type LabOptions, type LabStatus } from './control-plane.ts';
 import type { Progress } from './deps/go-build.ts';
 import type { LabBinaries } from './deps/index.ts';
@@ -23,6 +24,7 @@ import {
   labIdOf,
   labNetnsPrefix,
   NETNS_PREFIX,
+  nodeNetnsName,
   parseNetnsName,
 } from './node-emulator/naming.ts';
 import { deleteNetns, listNetns } from './node-emulator/netns.ts';
@@ -30,6 +32,7 @@ import { isRunning, readRecord, removeRecord, startDaemon, stopProcess, writeRec
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const emulatorMain = join(repoRoot, 'src', 'lab', 'node-emulator', 'main.ts');
+const daemonMain = join(repoRoot, 'src', 'daemon', 'main.ts');
 const tsxLoader = join(repoRoot, 'node_modules', 'tsx', 'dist', 'loader.mjs');
 
 /** Where each lab notes its directory, so a sweep can tell a live lab's namespaces from a removed lab's. */
@@ -47,6 +50,12 @@ export interface NodeOptions {
   statusIntervalMs?: number;
   backoffInitialMs?: number;
   backoffMaxMs?: number;
+  /**
+   * Run Patchbay as the node's network: the emulator's conf dir gets Patchbay's conflist (type "patchbay",
+   * through the shim), the reference network becomes the daemon's default network, and the node daemon runs
+   * beside the emulator with these credentials (its own, least-privilege; never the admin's).
+   */
+  patchbay?: { daemonKubeconfig: string; extraArgs?: string[] };
 }
 
 export interface NodeStatus {
@@ -69,6 +78,12 @@ export interface NodePaths {
   ipamDir: string;
   log: string;
   record: string;
+  /** Patchbay mode: the daemon's default-network conf dir, socket, cache, log and pid record. */
+  defaultNetDir: string;
+  socket: string;
+  daemonCache: string;
+  daemonLog: string;
+  daemonRecord: string;
 }
 
 export class Lab {
@@ -95,19 +110,46 @@ export class Lab {
       ipamDir: join(dir, 'cni', 'ipam'),
       log: join(this.dir, 'logs', `node-${name}.log`),
       record: join(this.dir, 'run', `node-${name}.json`),
+      defaultNetDir: join(dir, 'cni', 'default.d'),
+      socket: join(dir, 'patchbay.sock'),
+      daemonCache: join(dir, 'daemon-cache'),
+      daemonLog: join(this.dir, 'logs', `daemon-${name}.log`),
+      daemonRecord: join(this.dir, 'run', `daemon-${name}.json`),
     };
   }
 
   /** The control plane, then nodes server1..serverN (started when not running; existing ones kept). */
   async up(progress: Progress, o: { nodes?: number; bins?: LabBinaries } = {}): Promise<LabStatus> {
     const status = await this.controlPlane.up(progress, o.bins);
-    for (let i = 1; i <= (o.nodes ?? 0); i++) {
-      const name = `server${i}`;
-      const started = Date.now();
-      const pid = await this.startNode(name, { podSubnet: `10.244.${i}.0/24` });
-      if (pid) progress(`node ${name} started in ${Date.now() - started} ms (pid ${pid})`);
+    const swept = await sweepRemovedLabs();
+    if (swept) progress(`removed ${swept} network namespaces of labs that no longer exist`);
+    const names = Array.from({ length: o.nodes ?? 0 }, (_, i) => `server${i + 1}`);
+    const started = Date.now();
+    // Started together: each is a Node process that takes seconds to load, most of it waiting on the CPU.
+    for (const [i, name] of names.entries()) {
+      const pid = await this.startNode(name, { podSubnet: `10.244.${i + 1}.0/24` });
+      if (pid) progress(`node ${name} started (pid ${pid})`);
     }
+    for (const name of names) await this.waitNodeReady(name, 90_000);
+    if (names.length) progress(`nodes Ready in ${Date.now() - started} ms`);
     return status;
+  }
+
+  /** Bounded: the node registered and its Ready condition is True, as the apiserver has it. */
+  async waitNodeReady(name: string, timeoutMs: number): Promise<void> {
+    const kc = loadKubeConfig(this.controlPlane.kubeconfig);
+    await waitFor(
+      `node ${name} Ready (log: ${this.node(name).log})`,
+      async () => {
+        const node = await kubeRequest<V1Node>(kc, {
+          method: 'GET',
+          path: `/api/v1/nodes/${name}`,
+          timeoutMs: 5_000,
+        });
+        return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+      },
+      { timeoutMs, intervalMs: 200 },
+    );
   }
 
   private async binaries(): Promise<LabBinaries> {
@@ -128,7 +170,12 @@ export class Lab {
       await mkdir(d, { recursive: true, mode: 0o700 });
     await this.ensureCredentials(name, p);
     const bins = await this.binaries();
-    if (!o.cniConfDir) await this.writeReferenceNetwork(p, o.podSubnet ?? '10.244.0.0/24');
+    if (o.patchbay) {
+      await mkdir(p.defaultNetDir, { recursive: true, mode: 0o700 });
+      await this.writeReferenceNetwork(p, o.podSubnet ?? '10.244.0.0/24', p.defaultNetDir);
+      await this.writePatchbayNetwork(p);
+      await this.startNodeDaemon(name, p, bins, o.patchbay);
+    } else if (!o.cniConfDir) await this.writeReferenceNetwork(p, o.podSubnet ?? '10.244.0.0/24');
     const config: NodeEmulatorConfig = {
       node: name,
       labId: this.labId,
@@ -153,12 +200,45 @@ export class Lab {
     return record.pid;
   }
 
-  /** Stops a node's process (SIGTERM, by recorded pid). Its sandboxes stay, as containers outlive a kubelet. */
+  /** The node daemon (Patchbay mode), started when not running; it runs delegates in the node's namespace. */
+  private async startNodeDaemon(
+    name: string,
+    p: NodePaths,
+    bins: LabBinaries,
+    o: NonNullable<NodeOptions['patchbay']>,
+  ): Promise<void> {
+    const existing = await readRecord(p.daemonRecord);
+    if (existing && isRunning(existing)) return;
+    await mkdir(p.daemonCache, { recursive: true, mode: 0o700 });
+    const record = startDaemon(
+      `daemon-${name}`,
+      [
+        process.execPath,
+        '--import',
+        `file://${tsxLoader}`,
+        daemonMain,
+        `--node=${name}`,
+        `--socket=${p.socket}`,
+        `--kubeconfig=${o.daemonKubeconfig}`,
+        `--cni-conf-dir=${p.defaultNetDir}`,
+        `--cni-bin-dir=${bins.cniPluginDir}`,
+        `--cache-dir=${p.daemonCache}`,
+        `--netns-wrapper=ip netns exec ${nodeNetnsName(this.labId, name)}`,
+        ...(o.extraArgs ?? []),
+      ],
+      p.daemonLog,
+    );
+    await writeRecord(p.daemonRecord, record);
+  }
+
+  /** Stops a node's processes (SIGTERM, by recorded pid). Its sandboxes stay, as containers outlive a kubelet. */
   async stopNode(name: string): Promise<void> {
     const p = this.node(name);
-    const record = await readRecord(p.record);
-    if (record) await stopProcess(record);
-    await removeRecord(p.record);
+    for (const file of [p.record, p.daemonRecord]) {
+      const record = await readRecord(file);
+      if (record) await stopProcess(record);
+      await removeRecord(file);
+    }
   }
 
   /** SIGKILL, for crash tests: nothing of the node's shutdown path runs. */
@@ -223,10 +303,16 @@ export class Lab {
   /** Stops every node (by recorded pid), removes every namespace of this lab, then the control plane. */
   async down(progress: Progress): Promise<void> {
     for (const name of await this.nodeNames()) {
-      const record = await readRecord(this.node(name).record);
-      if (record && isRunning(record)) {
-        await stopProcess(record);
-        progress(`stopped node ${name} (pid ${record.pid})`);
+      const p = this.node(name);
+      for (const [what, file] of [
+        ['node', p.record],
+        ['node daemon', p.daemonRecord],
+      ] as const) {
+        const record = await readRecord(file);
+        if (record && isRunning(record)) {
+          await stopProcess(record);
+          progress(`stopped ${what} ${name} (pid ${record.pid})`);
+        }
       }
     }
     const removed = await this.deleteNamespaces(() => true);
@@ -271,7 +357,19 @@ export class Lab {
     });
   }
 
-  private async writeReferenceNetwork(p: NodePaths, subnet: string): Promise<void> {
+  private async writePatchbayNetwork(p: NodePaths): Promise<void> {
+    const conflist = {
+      cniVersion: '1.1.0',
+      name: 'patchbay',
+      plugins: [
+        { type: 'patchbay', daemonSocket: p.socket, capabilities: { portMappings: true, bandwidth: true } },
+      ],
+    };
+    await writeFile(join(p.confDir, '00-patchbay.conflist'), `${JSON.stringify(conflist, null, 2)}\n`);
+    await rm(join(p.confDir, '10-lab-pods.conflist'), { force: true });
+  }
+
+  private async writeReferenceNetwork(p: NodePaths, subnet: string, dir = p.confDir): Promise<void> {
     const conflist = {
       cniVersion: '1.0.0',
       name: 'lab-pods',
@@ -290,7 +388,7 @@ export class Lab {
         },
       ],
     };
-    await writeFile(join(p.confDir, '10-lab-pods.conflist'), `${JSON.stringify(conflist, null, 2)}\n`);
+    await writeFile(join(dir, '10-lab-pods.conflist'), `${JSON.stringify(conflist, null, 2)}\n`);
   }
 }
 
@@ -314,6 +412,11 @@ export async function sweepRemovedLabs(): Promise<number> {
       removed++;
     }
     await rm(join(labMarkerDir, labId), { force: true });
+  }
+  // Markers of removed labs that had no namespace left (a test lab taken down by its runner).
+  for (const labId of await readdir(labMarkerDir).catch(() => [] as string[])) {
+    const dir = (await readFile(join(labMarkerDir, labId), 'utf8').catch(() => '')).trim();
+    if (!dir || !existsSync(join(dir, 'lab.json'))) await rm(join(labMarkerDir, labId), { force: true });
   }
   return removed;
 }
