@@ -5,13 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { parseNetworkStatus } from '../../../src/api/network-status.ts';
+import { mintServiceAccountToken, writeTokenKubeconfig } from '../../../src/daemon/credentials.ts';
 import { ignoreNotFound } from '../../../src/kube/errors.ts';
+import { kubeRequest } from '../../../src/kube/request.ts';
 import { run } from '../../../src/lab/exec.ts';
-import { readRecord, stopProcess } from '../../../src/lab/process.ts';
+import { readRecord, startDaemon as startProcess, stopProcess } from '../../../src/lab/process.ts';
 import { waitFor } from '../../../src/util/wait.ts';
 import { testNamespaceLabel, withNamespace } from '../../helpers/namespace.ts';
 import { testLab } from '../../helpers/test-lab.ts';
@@ -437,5 +440,82 @@ describe('parallel pods', () => {
         for (const b of boxes) await removeSandbox(b);
       }
     });
+  });
+});
+
+describe('main.ts as a process', () => {
+  it('starts from flags with a token kubeconfig file, serves the shim, and stops on SIGTERM', async () => {
+    const kubeconfig = join(f.dir, 'daemon.kubeconfig');
+    await writeTokenKubeconfig(kubeconfig, lab.kc, await mintServiceAccountToken(lab.kc));
+    const socket = join(f.dir, 'proc.sock');
+    const record = startProcess(
+      'patchbay-daemon',
+      [
+        process.execPath,
+        '--import',
+        'tsx',
+        'src/daemon/main.ts',
+        `--node=${f.node}`,
+        `--socket=${socket}`,
+        `--kubeconfig=${kubeconfig}`,
+        `--cni-conf-dir=${f.confDir}`,
+        `--cni-bin-dir=${f.pluginDir}`,
+        `--cache-dir=${join(f.dir, 'proc-cache')}`,
+        `--netns-wrapper=ip netns exec ${f.nodeNs}`,
+        '--max-parallel=4',
+      ],
+      join(f.dir, 'daemon.log'),
+    );
+    try {
+      await waitFor('the daemon socket', () => existsSync(socket), { timeoutMs: 20_000 });
+      const status = await shim(f, 'STATUS', undefined, { socket });
+      assert.equal(status.code, 0, status.stdout);
+    } finally {
+      await stopProcess(record);
+    }
+    assert.equal(existsSync(socket), false, 'the socket is removed on SIGTERM');
+  });
+});
+
+describe('the daemon credentials', () => {
+  it('its token may do what the daemon needs and nothing more', async () => {
+    const can = async (verb: string, resource: string, group = '', subresource?: string) => {
+      const review = await kubeRequest<{ status: { allowed: boolean } }>(f.daemonKc, {
+        method: 'POST',
+        path: '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
+        body: {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SelfSubjectAccessReview',
+          spec: {
+            resourceAttributes: {
+              verb,
+              resource,
+              group,
+              namespace: 'default',
+              ...(subresource ? { subresource } : {}),
+            },
+          },
+        },
+      });
+      return review.status.allowed;
+    };
+    for (const [verb, resource, group] of [
+      ['get', 'network-attachment-definitions', 'k8s.cni.cncf.io'],
+      ['list', 'pods', ''],
+      ['watch', 'pods', ''],
+      ['patch', 'pods', ''],
+      ['create', 'events', ''],
+    ] as const)
+      assert.equal(await can(verb, resource, group), true, `${verb} ${resource}`);
+    for (const [verb, resource, group] of [
+      ['create', 'network-attachment-definitions', 'k8s.cni.cncf.io'],
+      ['list', 'network-attachment-definitions', 'k8s.cni.cncf.io'],
+      ['delete', 'pods', ''],
+      ['create', 'pods', ''],
+      ['get', 'secrets', ''],
+      ['update', 'nodes', ''],
+    ] as const)
+      assert.equal(await can(verb, resource, group), false, `${verb} ${resource}`);
+    assert.equal(await can('patch', 'pods', '', 'status'), false, 'no pod status writes');
   });
 });

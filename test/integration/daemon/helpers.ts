@@ -49,12 +49,13 @@ export const uid = () => randomBytes(4).toString('hex');
 export async function setUpNode(
   adminKc: KubeConfig,
   bins: { cniPluginDir: string; shimDir: string; cnitool: string },
-  o: { globalNamespaces?: string[] } = {},
+  o: { globalNamespaces?: string[]; prefix?: string } = {},
 ): Promise<NodeFixture> {
-  await sweepNetns(PREFIX);
+  const prefix = o.prefix ?? PREFIX;
+  await sweepNetns(prefix);
   const id = uid();
-  const nodeNs = `${PREFIX}node-${id}`;
-  const dir = await mkdtemp(join(tmpdir(), PREFIX));
+  const nodeNs = `${prefix}node-${id}`;
+  const dir = await mkdtemp(join(tmpdir(), prefix));
   const f: NodeFixture = {
     node: `pbt-node-${id}`,
     nodeNs,
@@ -161,8 +162,11 @@ export interface Sandbox {
   args: string;
 }
 
-export async function newSandbox(pod?: { namespace: string; name: string; uid?: string }): Promise<Sandbox> {
-  const netnsName = `${PREFIX}pod-${uid()}`;
+export async function newSandbox(
+  pod?: { namespace: string; name: string; uid?: string },
+  prefix = PREFIX,
+): Promise<Sandbox> {
+  const netnsName = `${prefix}pod-${uid()}`;
   const netns = await addNetns(netnsName);
   const containerId = `c${uid()}${uid()}`;
   const args = pod
