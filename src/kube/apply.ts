@@ -3,10 +3,10 @@ import {
   ApiextensionsV1Api,
   type KubeConfig,
   type KubernetesObject,
-  KubernetesObjectApi,
   PatchStrategy,
 } from '@kubernetes/client-node';
 import { waitFor } from '../util/wait.ts';
+import { resolveResource } from './discovery.ts';
 import { isConflict, statusCodeOf } from './errors.ts';
 import { kubeRequest, type ResourceRef, resourcePath } from './request.ts';
 
@@ -45,17 +45,41 @@ async function withRetry<T>(
 const describe = (o: KubernetesObject) =>
   `${o.kind} ${o.metadata?.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata?.name}`;
 
-/** Server-side apply, forcing ownership of the fields we send (we are their single writer). */
+/** The REST path of an object, through discovery (any kind the apiserver serves, CRDs included). */
+export async function objectPath(kc: KubeConfig, object: KubernetesObject): Promise<string> {
+  if (!object.apiVersion || !object.kind || !object.metadata?.name) {
+    throw new Error(`object needs apiVersion, kind and metadata.name: ${describe(object)}`);
+  }
+  const r = await resolveResource(kc, object.apiVersion, object.kind);
+  return resourcePath({
+    ...r,
+    namespace: r.namespaced ? (object.metadata.namespace ?? 'default') : undefined,
+    name: object.metadata.name,
+  });
+}
+
+/**
+ * Server-side apply, forcing ownership of the fields we send (we are their single writer). The object goes to
+ * the apiserver as it is: client-node's typed serializer would drop fields it does not model, such as the
+ * x-kubernetes-* extensions of a CRD schema.
+ */
 export async function applyObject<T extends KubernetesObject>(
   kc: KubeConfig,
   object: T,
   fieldManager: string,
   retry?: RetryOptions,
 ): Promise<T> {
-  const client = KubernetesObjectApi.makeApiClient(kc);
+  const path = await objectPath(kc, object);
   return withRetry(
     `apply ${describe(object)}`,
-    () => client.patch(object, undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply),
+    () =>
+      kubeRequest<T>(kc, {
+        method: 'PATCH',
+        path,
+        query: { fieldManager, force: true },
+        body: object,
+        contentType: PatchStrategy.ServerSideApply,
+      }),
     isTransient,
     retry,
   );
@@ -79,21 +103,20 @@ export async function updateWithRetry<T extends KubernetesObject>(
   mutate: (current: T) => T | undefined,
   retry: RetryOptions = { attempts: 20 },
 ): Promise<{ object: T; changed: boolean; conflicts: number }> {
-  const client = KubernetesObjectApi.makeApiClient(kc);
-  let conflicts = 0;
-  const header = {
+  const path = await objectPath(kc, {
     apiVersion: ref.apiVersion,
     kind: ref.kind,
     metadata: { name: ref.name, namespace: ref.namespace },
-  };
+  });
+  let conflicts = 0;
   return withRetry(
     `update ${ref.kind} ${ref.namespace ? `${ref.namespace}/` : ''}${ref.name}`,
     async () => {
-      const current = (await client.read(header)) as T;
+      const current = await kubeRequest<T>(kc, { method: 'GET', path });
       const desired = mutate(structuredClone(current));
       if (!desired) return { object: current, changed: false, conflicts };
       try {
-        const object = (await client.replace(desired)) as T;
+        const object = await kubeRequest<T>(kc, { method: 'PUT', path, body: desired });
         return { object, changed: true, conflicts };
       } catch (err) {
         if (isConflict(err)) conflicts++;

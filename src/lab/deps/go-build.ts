@@ -82,7 +82,8 @@ export async function ensureGoProgram(
   const env = { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-buildvcs=false' };
   const vars = Object.entries(program.linkerVars ?? {}).map(([k, v]) => `-X ${k}=${v}`);
   const flags = ['-trimpath', `-ldflags=${['-s', '-w', ...vars].join(' ')}`];
-  const timeoutMs = 40 * 60_000;
+  // Generous: a cold Kubernetes build on a busy 2-core machine takes most of it; a hung one must still end.
+  const timeoutMs = 75 * 60_000;
   if (program.build.kind === 'install') {
     await run('go', ['install', ...flags, ...program.build.packages], {
       env: { ...env, GOBIN: staging },
