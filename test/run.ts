@@ -8,6 +8,7 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { ControlPlane } from '../src/lab/control-plane.ts';
+import { Lab } from '../src/lab/lab.ts';
 import { ensureLabDeps } from '../src/lab/deps/index.ts';
 import { testLabBasePort, testLabDir, testLabPrefix } from './helpers/test-lab.ts';
 
@@ -41,7 +42,7 @@ async function sweepLeftovers(): Promise<void> {
     const state = await readFile(join(path, 'lab.json'), 'utf8').catch(() => undefined);
     const basePort = state ? (JSON.parse(state) as { basePort: number }).basePort : testLabBasePort;
     log(`sweeping the lab a crashed run left: ${path}`);
-    await new ControlPlane({ dir: path, basePort }).down(() => {});
+    await new Lab({ dir: path, basePort }).down(() => {});
     await rm(path, { recursive: true, force: true });
   }
 }
@@ -107,6 +108,9 @@ try {
 } catch (err) {
   log(`failed: ${err instanceof Error ? err.stack : String(err)}`);
 } finally {
-  await controlPlane?.down(() => {}).catch((err: unknown) => log(`lab down failed: ${String(err)}`));
+  // The whole lab: node processes the tests started and their namespaces too, not only the control plane.
+  if (controlPlane) {
+    await new Lab(controlPlane.options).down(() => {}).catch((err: unknown) => log(`lab down failed: ${String(err)}`));
+  }
 }
 process.exit(code);
