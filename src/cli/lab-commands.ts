@@ -69,7 +69,7 @@ export function registerLabCommands(program: Command): void {
 
   withLabFlags(lab.command('up'))
     .description('set up what is missing, start the lab (a no-op when it is up; restarts what died)')
-    .option('--nodes <n>', 'emulated nodes server1..serverN to run (kubelet + CRI for networking)', '0')
+    .option('--nodes <n>', 'emulated nodes server1..serverN to run (kubelet + CRI for networking)', '3')
     .action(async (flags: LabFlags) => {
       const started = Date.now();
       const l = labOf(flags);
