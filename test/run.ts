@@ -8,8 +8,8 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { ControlPlane } from '../src/lab/control-plane.ts';
-import { Lab } from '../src/lab/lab.ts';
 import { ensureLabDeps } from '../src/lab/deps/index.ts';
+import { Lab } from '../src/lab/lab.ts';
 import { testLabBasePort, testLabDir, testLabPrefix } from './helpers/test-lab.ts';
 
 const log = (line: string) => process.stderr.write(`[test-lab] ${line}\n`);
@@ -110,7 +110,9 @@ try {
 } finally {
   // The whole lab: node processes the tests started and their namespaces too, not only the control plane.
   if (controlPlane) {
-    await new Lab(controlPlane.options).down(() => {}).catch((err: unknown) => log(`lab down failed: ${String(err)}`));
+    await new Lab(controlPlane.options)
+      .down(() => {})
+      .catch((err: unknown) => log(`lab down failed: ${String(err)}`));
   }
 }
 process.exit(code);
