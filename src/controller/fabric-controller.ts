@@ -491,10 +491,26 @@ export class FabricController {
     const drivers = live.map((c) =>
       guardDriver(c.driver!, {
         canWrite: this.canWrite,
-        passive: !inBatch.has(c.name),
+        // A switch whose last write has not echoed yet waits for the echo (which queues it again).
+        passive: !inBatch.has(c.name) || c.echoPending,
         maxChanges: c.maxChanges ?? this.opts.maxChangesPerSwitch,
+        onWrite: () => {
+          c.echoPending = true;
+          clearTimeout(c.echoTimer);
+          // Should the echo never come (a lost monitor update), go on after a while anyway.
+          c.echoTimer = setTimeout(() => {
+            c.echoPending = false;
+            queue.add(c.name);
+          }, 2_000);
+          c.echoTimer.unref?.();
+        },
+        onWriteFailed: () => {
+          c.echoPending = false;
+          clearTimeout(c.echoTimer);
+        },
       }),
     );
+    const waitingForEcho = new Set(live.filter((c) => c.echoPending).map((c) => c.name));
     const results = await syncFabric({ desired, drivers, readOnly });
 
     let transactions = 0;
@@ -506,7 +522,7 @@ export class FabricController {
       const applied = r.transactions > 0 || (r.ops.length === 0 && r.error === undefined);
       if (r.actual !== undefined)
         after.set(r.switch, r.transactions > 0 ? applySwitchOps(r.actual, r.ops) : r.actual);
-      if (!inBatch.has(r.switch)) continue;
+      if (!inBatch.has(r.switch) || waitingForEcho.has(r.switch)) continue;
       let problems = r.problems;
       if (r.error instanceof TooManyChangesError) {
         problems = problems
@@ -530,7 +546,8 @@ export class FabricController {
         this.metrics.errors.inc({ switch: r.switch, reason: 'TooManyChanges' });
         queue.addAfter(r.switch, this.opts.recheckMs);
       } else if (r.error instanceof SwitchConflictError) {
-        queue.addRateLimited(r.switch);
+        // Someone wrote between our read and our write: the monitor brings the change, then try again.
+        queue.addAfter(r.switch, 20);
       } else if (r.error !== undefined) {
         this.metrics.errors.inc({ switch: r.switch, reason: 'SwitchError' });
         queue.addRateLimited(r.switch);
@@ -558,7 +575,7 @@ export class FabricController {
     }
     // Switches in the batch without a usable connection.
     for (const name of batch) {
-      if (switchSummaries.has(name) || !switchObjects.has(name)) continue;
+      if (switchSummaries.has(name) || waitingForEcho.has(name) || !switchObjects.has(name)) continue;
       const c = connections.get(name);
       const summary: SwitchRoundSummary = {
         connected: false,

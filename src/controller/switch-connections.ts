@@ -56,6 +56,12 @@ export interface SwitchConnection {
   retryTimer?: NodeJS.Timeout;
   failures: number;
   unsubscribe?: () => void;
+  /**
+   * A transaction of ours was sent and its echo (the monitor update) has not arrived yet: until it does, the
+   * driver's cache is older than the switch, and a round would diff against stale rows (its `wait` fails).
+   */
+  echoPending: boolean;
+  echoTimer?: NodeJS.Timeout;
 }
 
 const decode = (b64: string | undefined) => (b64 === undefined ? undefined : Buffer.from(b64, 'base64'));
@@ -133,6 +139,7 @@ export class SwitchConnections {
           maxChanges: sw.spec.maxChangesPerReconcile,
           closed: false,
           failures: 0,
+          echoPending: false,
         };
         this.connections.set(name, c);
         changed.push(name);
@@ -184,7 +191,11 @@ export class SwitchConnections {
       // Managed ports by pattern need the switch's own port list.
       const actual = await driver.read();
       c.target.managedPorts = switchTargetOf(sw, [...actual.ports.keys()]).managedPorts;
-      c.unsubscribe = driver.onDrift((reason) => this.options.onDrift(c.name, reason));
+      c.unsubscribe = driver.onDrift((reason) => {
+        c.echoPending = false;
+        clearTimeout(c.echoTimer);
+        this.options.onDrift(c.name, reason);
+      });
       this.options.log?.(`switch ${c.name}: connected`);
     } catch (err) {
       await driver?.close().catch(() => {});
@@ -259,6 +270,9 @@ export class TooManyChangesError extends PatchbayError {
 
 export interface GuardOptions {
   canWrite: () => boolean;
+  /** Marks the switch as waiting for the echo of this write (see SwitchConnection.echoPending). */
+  onWrite?: () => void;
+  onWriteFailed?: () => void;
   /** Read for the round (peers), never written. */
   passive: boolean;
   maxChanges?: number;
@@ -284,7 +298,13 @@ export function guardDriver(inner: SwitchDriver, guard: GuardOptions): SwitchDri
         throw new TooManyChangesError(inner.target.name, ops.length, guard.maxChanges);
       // Checked at the last moment: a replica that lost its lease mid-round writes nothing.
       if (!guard.canWrite()) throw new NotLeaderError(inner.target.name);
-      return inner.apply(ops, context);
+      guard.onWrite?.();
+      try {
+        return await inner.apply(ops, context);
+      } catch (err) {
+        guard.onWriteFailed?.();
+        throw err;
+      }
     },
     onDrift: (listener: DriftListener) => inner.onDrift(listener),
     close: () => inner.close(),
