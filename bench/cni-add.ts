@@ -7,8 +7,8 @@
  *
  *   npx tsx bench/cni-add.ts [sequential-pods] [concurrent-pods]
  */
+
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
@@ -20,6 +20,7 @@ import { findConf } from '../src/daemon/conf-dir.ts';
 import { loadKubeConfig } from '../src/kube/config.ts';
 import { ControlPlane } from '../src/lab/control-plane.ts';
 import { ensureLabDeps } from '../src/lab/deps/index.ts';
+import { freePortRun } from '../src/util/free-ports.ts';
 import {
   createNad,
   createPod,
@@ -35,21 +36,6 @@ const sequential = Number(process.argv[2] ?? 30);
 const concurrent = Number(process.argv[3] ?? 50);
 const PREFIX = 'pbb-dmn-';
 const log = (l: string) => process.stderr.write(`${l}\n`);
-
-async function freePort(from: number): Promise<number> {
-  const free = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const s = createServer();
-      s.once('error', () => resolve(false));
-      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-  for (let base = from; base < from + 1000; base += 5) {
-    let ok = true;
-    for (let i = 0; i < 5 && ok; i++) ok = await free(base + i);
-    if (ok) return base;
-  }
-  throw new Error('no free ports');
-}
 
 const stat = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -95,7 +81,7 @@ async function timed(fn: () => Promise<void>): Promise<number> {
 
 const bins = await ensureLabDeps(log);
 const labDir = await mkdtemp(join(tmpdir(), 'pbb-lab-'));
-const cp = new ControlPlane({ dir: labDir, basePort: await freePort(28443) });
+const cp = new ControlPlane({ dir: labDir, basePort: await freePortRun(28443) });
 let f: NodeFixture | undefined;
 const sandboxes: Sandbox[] = [];
 try {

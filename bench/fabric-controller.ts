@@ -10,9 +10,9 @@
  *
  *   npx tsx bench/fabric-controller.ts
  */
+
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -24,6 +24,7 @@ import { kubeRequest } from '../src/kube/request.ts';
 import { ControlPlane } from '../src/lab/control-plane.ts';
 import { ensureLabDeps } from '../src/lab/deps/index.ts';
 import { connectOvsdb, type Monitor, type OvsdbClient } from '../src/ovsdb/client.ts';
+import { freePortRun } from '../src/util/free-ports.ts';
 import { waitFor } from '../src/util/wait.ts';
 import { disposeOvsdbServer, startOvsdbServer, type TestOvsdbServer } from '../test/helpers/ovsdb-server.ts';
 
@@ -39,21 +40,6 @@ const ns = `bench-${suffix}`;
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-
-async function freeRun(from: number): Promise<number> {
-  const free = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const s = createServer();
-      s.once('error', () => resolve(false));
-      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-  for (let base = from; base < from + 3000; base += 5) {
-    let ok = true;
-    for (let i = 0; i < 5 && ok; i++) ok = await free(base + i);
-    if (ok) return base;
-  }
-  throw new Error('no free ports');
-}
 
 interface BenchSwitch {
   name: string;
@@ -209,7 +195,7 @@ function converged(switches: BenchSwitch[], want: Map<string, Map<string, Set<nu
 async function main(): Promise<void> {
   const binaries = await ensureLabDeps(log);
   const dir = await mkdtemp(join(tmpdir(), 'patchbay-bench-lab-'));
-  const controlPlane = new ControlPlane({ dir, basePort: await freeRun(28443) });
+  const controlPlane = new ControlPlane({ dir, basePort: await freePortRun(28443) });
   const switches: BenchSwitch[] = [];
   let controller: FabricController | undefined;
   try {

@@ -3,33 +3,18 @@
  * test file with node's runner (TAP on stdout, so CI reads the closing "# pass" / "# fail" lines), and always
  * takes the lab down again.
  */
+
 import { spawn } from 'node:child_process';
 import { readdir, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { ControlPlane } from '../src/lab/control-plane.ts';
 import { ensureLabDeps } from '../src/lab/deps/index.ts';
 import { Lab } from '../src/lab/lab.ts';
+import { freePortRun } from '../src/util/free-ports.ts';
 import { testLabBasePort, testLabDir, testLabPrefix } from './helpers/test-lab.ts';
 
 const log = (line: string) => process.stderr.write(`[test-lab] ${line}\n`);
 let controlPlane: ControlPlane | undefined;
-
-/** Five consecutive free loopback ports (a lab's apiserver, etcd client and peer, controller-manager, scheduler). */
-async function freePortRun(from: number): Promise<number> {
-  const free = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const server = createServer();
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-    });
-  for (let base = from; base < from + 2000; base += 5) {
-    let ok = true;
-    for (let i = 0; i < 5 && ok; i++) ok = await free(base + i);
-    if (ok) return base;
-  }
-  throw new Error(`no 5 free ports in ${from}..${from + 2000}`);
-}
 
 /** Labs of earlier runs whose runner is gone (crashed, killed): stop their recorded processes, remove them. */
 async function sweepLeftovers(): Promise<void> {

@@ -14,6 +14,7 @@ import { k8sArgs, parseCniArgs } from '../cni/args.ts';
 import { CniError, CniErrorCode, toCniError } from '../cni/errors.ts';
 import { toCurrent } from '../cni/result.ts';
 import type { CniResult, GcAttachment, NetConfList } from '../cni/types.ts';
+import { KeyedMutex } from '../util/keyed-mutex.ts';
 import type { AttachmentCache, AttachmentRecord, DelegateRecord } from './attachment-cache.ts';
 import { RECORD_FORMAT } from './attachment-cache.ts';
 import { findConf } from './conf-dir.ts';
@@ -26,7 +27,7 @@ import {
   gcDelegate,
   statusDelegate,
 } from './delegate.ts';
-import { KeyedMutex, ReadWriteLock } from './locks.ts';
+import { ReadWriteLock } from './locks.ts';
 import { type NadLookup, nadConflist, type PodInfo, planAttachment } from './networks.ts';
 import type { PodEvent, PodRef } from './pod-status.ts';
 import type { CniCall } from './shim-calls.ts';

@@ -1,6 +1,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { isConflict, statusCodeOf } from '../kube/errors.ts';
 import { kubeRequest, resourcePath } from '../kube/request.ts';
+import { KeyedMutex } from '../util/keyed-mutex.ts';
 import { type Address, formatAddress, formatCidr } from './address.ts';
 import { chooseUnclaimedBlock, freeCount, pickFreeOffset } from './allocate.ts';
 import {
@@ -90,7 +91,7 @@ export class BlockAllocator {
   private readonly queues = new Map<string, BlockQueue>();
   /** Allocations chosen for a block but not yet committed: they count against its free addresses. */
   private readonly pending = new Map<string, number>();
-  private readonly locks = new Map<string, Promise<void>>();
+  private readonly selection = new KeyedMutex();
 
   constructor(
     private readonly kc: KubeConfig,
@@ -181,7 +182,7 @@ export class BlockAllocator {
    * Order: this node's blocks, then a newly claimed block, then a free address in another node's block.
    */
   private reserveBlock(pool: string, space: PoolSpace, full: Set<string>): Promise<string | undefined> {
-    return this.withLock(`${pool}/${space.family}`, async () => {
+    return this.selection.run(`${pool}/${space.family}`, async () => {
       const roomIn = (b: IpBlock) =>
         full.has(b.metadata.name)
           ? 0n
@@ -195,23 +196,6 @@ export class BlockAllocator {
       if (target) this.pending.set(target, (this.pending.get(target) ?? 0) + 1);
       return target;
     });
-  }
-
-  private async withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const mine = new Promise<void>((r) => {
-      release = r;
-    });
-    const chained = previous.then(() => mine);
-    this.locks.set(key, chained);
-    await previous;
-    try {
-      return await fn();
-    } finally {
-      release();
-      if (this.locks.get(key) === chained) this.locks.delete(key);
-    }
   }
 
   /** Creates a new, empty block affine to this node; undefined when the pool has no unclaimed block left. */

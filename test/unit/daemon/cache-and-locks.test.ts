@@ -9,7 +9,8 @@ import {
   type AttachmentRecord,
   RECORD_FORMAT,
 } from '../../../src/daemon/attachment-cache.ts';
-import { KeyedMutex, ReadWriteLock } from '../../../src/daemon/locks.ts';
+import { ReadWriteLock } from '../../../src/daemon/locks.ts';
+import { KeyedMutex } from '../../../src/util/keyed-mutex.ts';
 
 let dir = '';
 before(async () => {
