@@ -73,7 +73,11 @@ export async function ensureGoProgram(
   if (program.binaries.every((b) => existsSync(join(dir, b)))) return dir;
 
   const started = Date.now();
-  progress(`building ${program.name} ${program.version} from the Go module proxy (cached in ${dir})`);
+  const origin =
+    program.build.kind === 'local'
+      ? `from ${relative(process.cwd(), program.build.dir) || '.'}`
+      : 'from the Go module proxy';
+  progress(`building ${program.name} ${program.version} ${origin} (cached in ${dir})`);
   // Outside the program's dir, so that pruning never races with a build in progress.
   const staging = join(cache, 'tmp', `${program.name}-${key}-${process.pid}`);
   await rm(staging, { recursive: true, force: true });
