@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlPlane } from '../src/lab/control-plane.ts';
 import { ensureLabDeps } from '../src/lab/deps/index.ts';
+import { freePortRun } from '../src/util/free-ports.ts';
 
 const runs = Number(process.argv[2] ?? 3);
 const binaries = await ensureLabDeps((l) => process.stderr.write(`${l}\n`));
@@ -19,7 +20,7 @@ const totals: number[] = [];
 const perComponent = new Map<string, number[]>();
 for (let i = 0; i < runs; i++) {
   const dir = await mkdtemp(join(tmpdir(), 'patchbay-bench-lab-'));
-  const cp = new ControlPlane({ dir, basePort: 36443 });
+  const cp = new ControlPlane({ dir, basePort: await freePortRun(36443) });
   const started = Date.now();
   try {
     await cp.up((line) => {
