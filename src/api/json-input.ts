@@ -22,11 +22,28 @@ export interface JsonSyntaxProblem {
 }
 
 export function parseUserJson(text: string, ctx: JsonContext): unknown {
+  let overflow: string | undefined;
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    // A number beyond float64 (1e400) parses to Infinity, which JSON cannot write back: it would turn into
+    // null on the way to a plugin. Go's decoder (Multus) rejects it; so do we, naming the key.
+    value = JSON.parse(text, (key, v) => {
+      if (typeof v === 'number' && !Number.isFinite(v)) overflow ??= key;
+      return v;
+    });
   } catch {
     throw jsonSyntaxError(text, ctx);
   }
+  if (overflow !== undefined) {
+    throw new ValidationError({
+      code: 'InvalidJSON',
+      path: ctx.path,
+      ...(ctx.object === undefined ? {} : { object: ctx.object }),
+      value: text,
+      detail: `${ctx.what} has a number out of range${overflow ? ` at key ${JSON.stringify(overflow)}` : ''}: JSON numbers must fit a 64-bit float`,
+    });
+  }
+  return value;
 }
 
 export function jsonSyntaxError(text: string, ctx: JsonContext): ValidationError {

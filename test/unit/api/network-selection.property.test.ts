@@ -179,3 +179,13 @@ describe('network selection properties', () => {
     assert.ok(accepted > 100, `only ${accepted} random annotations were valid: the generators are too noisy`);
   });
 });
+
+describe('found by the fuzzer', () => {
+  it('a JSON number beyond float64 is rejected (it cannot be written back), not turned into null', () => {
+    const text = '[{"name":"a","cni-args":{"k":[15550258522101612e+302]}}]';
+    assert.throws(
+      () => parse(text),
+      (e: unknown) => e instanceof ValidationError && /number out of range at key "0"/.test(e.message),
+    );
+  });
+});
