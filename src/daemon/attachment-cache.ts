@@ -9,20 +9,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CniResult, NetConfList } from '../cni/types.ts';
+import type { PlannedDelegate } from './networks.ts';
 
 export const RECORD_FORMAT = 1;
 
-/** One delegate network of an attachment: what it was given and what it answered. */
-export interface DelegateRecord {
-  /** `namespace/name` of the NAD, or the default network's conflist name. */
-  network: string;
-  isDefault: boolean;
-  ifname: string;
-  conflist: NetConfList;
-  /** The capability arguments (runtimeConfig before per-plugin filtering). */
-  capabilityArgs: Record<string, unknown>;
-  /** CNI_ARGS for this delegate. */
-  cniArgs: string;
+/** One delegate network of an attachment: what it was given (its plan) and what it answered. */
+export interface DelegateRecord extends PlannedDelegate {
   /** `pending`: not started; `adding`: ADD began (may have left state); `added`: ADD succeeded. */
   state: 'pending' | 'adding' | 'added';
   /** The last plugin's ADD result, in the conflist's version. */
