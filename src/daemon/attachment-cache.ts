@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CniResult, NetConfList } from '../cni/types.ts';
+import type { CniResult } from '../cni/types.ts';
 import type { PlannedDelegate } from './networks.ts';
 
 export const RECORD_FORMAT = 1;
