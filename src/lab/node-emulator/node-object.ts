@@ -1,5 +1,6 @@
 /** The Node and Lease objects an emulated node registers and renews, as a kubelet builds them (pure). */
 import type { V1Node } from '@kubernetes/client-node';
+import { versions } from '../deps/versions.ts';
 
 export interface NodeShape {
   name: string;
@@ -95,7 +96,8 @@ export function nodeStatusPatch(
         kernelVersion: '',
         osImage: 'patchbay lab',
         containerRuntimeVersion: 'patchbay-lab://0.1.0',
-        kubeletVersion: 'v0.0.0-patchbay-lab',
+        // The emulator stands in for the kubelet of the lab's own release (version skew rules see a match).
+        kubeletVersion: versions.kubernetes,
         kubeProxyVersion: '',
         operatingSystem: 'linux',
         architecture: 'amd64',
