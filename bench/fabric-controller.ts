@@ -253,23 +253,27 @@ async function main(): Promise<void> {
     await createPods(kc, coldPods);
     log(`${NODES} nodes, ${SWITCHES} switches, ${PODS} pods created; starting the controller`);
 
+    // The same controller for the cold start and the restart (same owner and lease, so it takes over).
+    const newController = (logLine?: (line: string) => void) =>
+      new FabricController({
+        kc,
+        namespace: ns,
+        holdDownMs: 0,
+        owner: `bench-${suffix}`,
+        leaderElection: {
+          leaseName: `bench-${suffix}`,
+          leaseDurationMs: 15_000,
+          renewDeadlineMs: 10_000,
+          retryPeriodMs: 2_000,
+        },
+        ...(logLine ? { log: logLine } : {}),
+      });
+
     // 1. Cold start.
     const before = await Promise.all(switches.map(transactionsAt));
     const started = performance.now();
-    controller = new FabricController({
-      kc,
-      namespace: ns,
-      holdDownMs: 0,
-      owner: `bench-${suffix}`,
-      leaderElection: {
-        leaseName: `bench-${suffix}`,
-        leaseDurationMs: 15_000,
-        renewDeadlineMs: 10_000,
-        retryPeriodMs: 2_000,
-      },
-      log: (l) => {
-        if (process.env.BENCH_VERBOSE) log(l);
-      },
+    controller = newController((l) => {
+      if (process.env.BENCH_VERBOSE) log(l);
     });
     let rounds = 0;
     controller.onRound(() => rounds++);
@@ -328,18 +332,7 @@ async function main(): Promise<void> {
     }
     const beforeRestart = await Promise.all(switches.map(transactionsAt));
     const restartStart = performance.now();
-    controller = new FabricController({
-      kc,
-      namespace: ns,
-      holdDownMs: 0,
-      owner: `bench-${suffix}`,
-      leaderElection: {
-        leaseName: `bench-${suffix}`,
-        leaseDurationMs: 15_000,
-        renewDeadlineMs: 10_000,
-        retryPeriodMs: 2_000,
-      },
-    });
+    controller = newController();
     rounds = 0;
     controller.onRound(() => rounds++);
     await controller.start();
