@@ -94,6 +94,8 @@ export interface FabricControllerOptions {
   resyncMs?: number;
   /** How a TooManyChanges / read-only switch is re-checked (default 30 s). */
   recheckMs?: number;
+  /** Bound on one OVSDB connect (default 5 s); the first round waits at most this long for all switches. */
+  connectTimeoutMs?: number;
   log?: (line: string) => void;
 }
 
@@ -166,6 +168,7 @@ export class FabricController {
       leaderElection: options.leaderElection ?? {},
       resyncMs: options.resyncMs ?? 300_000,
       recheckMs: options.recheckMs ?? 30_000,
+      connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
     };
     this.log = options.log ?? (() => {});
     this.identity = options.identity ?? `${hostname()}-${randomBytes(4).toString('hex')}`;
@@ -293,7 +296,11 @@ export class FabricController {
     on(
       inf.namespaces,
       (o) => JSON.stringify(o?.metadata?.labels),
-      () => this.enqueueAllNetworks(),
+      () => {
+        // Pods resolve not-yet-stored generated NADs through the Networks' namespace selectors.
+        this.enqueueAllNetworks();
+        this.enqueueAllSwitches();
+      },
     );
     on(inf.switches, specOf, (o) => {
       this.syncConnections();
@@ -371,6 +378,7 @@ export class FabricController {
       secret: (ns, name) => this.informers.secrets.get(name, ns) as TlsSecret | undefined,
       onDrift: (name) => fabricQueue.add(name),
       onConnectionChange: (name) => fabricQueue.add(name),
+      connectTimeoutMs: this.opts.connectTimeoutMs,
       log: this.log,
     });
     this.syncConnections();
@@ -411,6 +419,7 @@ export class FabricController {
   // Fabric rounds
 
   private async fabricWorker(queue: WorkQueue<string>): Promise<void> {
+    await this.connections?.firstAttempts(this.opts.connectTimeoutMs + 1_000);
     for (;;) {
       const batch = await queue.takeBatch();
       if (batch.length === 0) return;
@@ -436,6 +445,7 @@ export class FabricController {
       nads: this.informers.nads.list() as NetworkAttachmentDefinition[],
       topologies: this.informers.topologies.list() as NodeTopology[],
       switches: this.informers.switches.list() as Switch[],
+      namespaces: this.informers.namespaces.list() as NamespaceLike[],
       pods: this.podRecords.values(),
       switchPorts,
       nowMs,
@@ -573,10 +583,12 @@ export class FabricController {
         this.statusWriter?.switchChanged(r.switch, r.ops);
       }
     }
-    // Switches in the batch without a usable connection.
+    // Switches in the batch without a usable connection (once they have tried: one still connecting comes
+    // back through onConnectionChange).
     for (const name of batch) {
       if (switchSummaries.has(name) || waitingForEcho.has(name) || !switchObjects.has(name)) continue;
       const c = connections.get(name);
+      if (c !== undefined && !c.attempted) continue;
       const summary: SwitchRoundSummary = {
         connected: false,
         readOnly: false,

@@ -7,9 +7,10 @@
  * as `nic:<name>` or `role:<role>`, and each node's cabling carries both keys for the NICs it has.
  */
 
+import { matchesLabelSelector } from '../api/kube-types.ts';
 import { type NetworkAttachmentDefinition, nadVni, parseNadConfig } from '../api/nad.ts';
 import type { Network } from '../api/network.ts';
-import { linkVlan, NETWORK_LABEL } from '../api/network-nads.ts';
+import { linkVlan, type NamespaceLike, NETWORK_LABEL } from '../api/network-nads.ts';
 import { parsePodNetworkSelection } from '../api/network-selection.ts';
 import type { NodeTopology } from '../api/node-topology.ts';
 import { isManagedPort, type Switch } from '../api/switch.ts';
@@ -93,6 +94,12 @@ export interface InputsSource {
   nads: readonly NetworkAttachmentDefinition[];
   topologies: readonly NodeTopology[];
   switches: readonly Switch[];
+  /**
+   * Namespaces with their labels: a pod naming `ns/net` where Network `net` allows `ns` uses that network
+   * even before its generated NAD is stored (the controller writes it; waiting for the echo would cost a
+   * second round, and a second transaction per switch, on every cold start).
+   */
+  namespaces?: readonly NamespaceLike[];
   pods: Iterable<PodRecord>;
   /** Ports each switch reports (from its driver), to resolve managedPorts patterns; names only when absent. */
   switchPorts: ReadonlyMap<string, readonly string[]>;
@@ -236,8 +243,11 @@ export function buildFabricInputs(src: InputsSource): FabricInputs {
   }
 
   const nadNetwork = new Map<string, string>();
+  /** Every stored NAD: one that exists and is no fabric network's is what the pod gets, not a Network. */
+  const storedNads = new Set<string>();
   for (const nad of src.nads) {
     const key = `${nad.metadata.namespace ?? 'default'}/${nad.metadata.name}`;
+    storedNads.add(key);
     const generatedFor = nad.metadata.labels?.[NETWORK_LABEL];
     if (generatedFor !== undefined && networkObjects.has(generatedFor)) {
       nadNetwork.set(key, generatedFor);
@@ -267,12 +277,34 @@ export function buildFabricInputs(src: InputsSource): FabricInputs {
     nadNetwork.set(key, f.name);
   }
 
+  // A NAD not stored (yet): the one its Network generates, where the Network's selector allows the namespace.
+  const nsLabels = new Map((src.namespaces ?? []).map((n) => [n.metadata.name, n.metadata.labels ?? {}]));
+  const pending = new Map<string, string | undefined>();
+  const networkOfNad = (key: string): string | undefined => {
+    const stored = nadNetwork.get(key);
+    if (stored !== undefined || storedNads.has(key)) return stored;
+    if (pending.has(key)) return pending.get(key);
+    const slash = key.indexOf('/');
+    const network = networkObjects.get(key.slice(slash + 1));
+    const labels = nsLabels.get(key.slice(0, slash));
+    const selector = network?.spec.namespaceSelector;
+    const generated =
+      network !== undefined &&
+      labels !== undefined &&
+      selector !== undefined &&
+      matchesLabelSelector(selector, labels)
+        ? network.metadata.name
+        : undefined;
+    pending.set(key, generated);
+    return generated;
+  };
+
   const pods: PodUse[] = [];
   for (const p of src.pods) {
     if (p.error !== undefined) continue;
     const used: string[] = [];
     for (const nad of p.nads) {
-      const net = nadNetwork.get(nad);
+      const net = networkOfNad(nad);
       if (net !== undefined && !used.includes(net)) used.push(net);
     }
     if (used.length === 0) continue;

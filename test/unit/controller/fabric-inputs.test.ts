@@ -185,6 +185,49 @@ describe('fabric inputs from Kubernetes objects', () => {
     assert.deepEqual(ports('sw2'), { p1: [[102, 2222]] });
   });
 
+  it("a generated NAD not stored yet counts where its Network's selector allows the namespace", () => {
+    const selective: Network = {
+      ...network('green', 2222, 102, { nic: 'nic1' }),
+      spec: {
+        ...network('green', 2222, 102, { nic: 'nic1' }).spec,
+        namespaceSelector: { matchLabels: { fabric: 'yes' } },
+      },
+    };
+    const inputs = buildFabricInputs({
+      networks: [network('blue', 1111, 101, { nic: 'nic1' }), selective],
+      // A hand-written NAD named like a Network wins over the Network: it is what the pod gets.
+      nads: [
+        {
+          metadata: { name: 'blue', namespace: 'mine' },
+          spec: { config: '{"cniVersion":"1.0.0","name":"p","type":"bridge"}' },
+        },
+      ],
+      topologies: [topology('server1', [['nic1', 'sw1', 'p1']])],
+      switches: [sw('sw1', ['p1'])],
+      namespaces: [
+        { metadata: { name: 'team', labels: { fabric: 'yes' } } },
+        { metadata: { name: 'other' } },
+        { metadata: { name: 'mine' } },
+      ],
+      pods: [
+        podRecord(pod('team', 'a', 'server1', 'blue,green'))!,
+        podRecord(pod('other', 'b', 'server1', 'blue,green'))!,
+        podRecord(pod('mine', 'c', 'server1', 'blue'))!,
+        podRecord(pod('gone', 'd', 'server1', 'blue'))!,
+      ],
+      switchPorts: new Map(),
+      nowMs: 0,
+      topologyStaleAfterMs: 1,
+    });
+    assert.deepEqual(
+      inputs.pods.map((p) => [p.name, p.networks]),
+      [
+        ['a', ['blue', 'green']],
+        ['b', ['blue']],
+      ],
+    );
+  });
+
   it('an auto VLAN not yet allocated is reported, not placed', () => {
     const auto: Network = {
       ...network('x', 5, 1, { nic: 'nic1' }),
