@@ -67,11 +67,13 @@ describe('fabric controller (real apiserver, real ovsdb-servers)', () => {
       namespace: names.namespace,
       owner: `test-${names.suffix}`,
       holdDownMs: HOLD_MS,
+      // Generous: on a loaded machine the apiserver can take seconds per request, and every lost term
+      // re-seeds the hold-down (every owned binding held as if just used), which would mask what is tested.
       leaderElection: {
         leaseName: `fabric-${names.suffix}`,
-        leaseDurationMs: 3_000,
-        renewDeadlineMs: 2_000,
-        retryPeriodMs: 300,
+        leaseDurationMs: 15_000,
+        renewDeadlineMs: 10_000,
+        retryPeriodMs: 1_000,
       },
       log: (l) => logs.push(`${Date.now() % 100_000} ${l}`),
     });
