@@ -46,8 +46,11 @@ function decodeNumaNodes(buf: Uint8Array): number[] {
   const out: number[] = [];
   for (const f of readFields(buf)) {
     if (f.field !== F.topology.nodes) continue;
+    // proto3 leaves out a zero ID: an empty NUMANode is node 0.
+    let id = 0;
     for (const n of readFields(decodeMessage(f)))
-      if (n.field === F.numaNode.id) out.push(...decodeInt64s(n).map(Number));
+      if (n.field === F.numaNode.id) id = Number(decodeInt64s(n).at(-1));
+    out.push(id);
   }
   return out;
 }
