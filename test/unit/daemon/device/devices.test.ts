@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { CniError, CniErrorCode } from '../../../../src/cni/errors.ts';
+import { parseConfList } from '../../../../src/cni/parse.ts';
 import { assignDevices, attachDevices, withDeviceId } from '../../../../src/daemon/device/attach-devices.ts';
 import { parseCheckpoint } from '../../../../src/daemon/device/checkpoint.ts';
 import {
@@ -164,11 +165,13 @@ describe('device assignment', () => {
   });
 
   it('sets deviceID and pciBusID in every plugin of the list, as Multus does', () => {
-    const list = {
-      cniVersion: '1.0.0',
-      name: 'n',
-      plugins: [{ type: 'sriov', vlan: 5 }, { type: 'tuning' }],
-    };
+    const list = parseConfList(
+      JSON.stringify({
+        cniVersion: '1.0.0',
+        name: 'n',
+        plugins: [{ type: 'sriov', vlan: 5 }, { type: 'tuning' }],
+      }),
+    );
     assert.deepEqual(withDeviceId(list, '0000:03:02.1').plugins, [
       { type: 'sriov', vlan: 5, deviceID: '0000:03:02.1', pciBusID: '0000:03:02.1' },
       { type: 'tuning', deviceID: '0000:03:02.1', pciBusID: '0000:03:02.1' },
@@ -217,7 +220,9 @@ describe('attaching devices to a plan', () => {
     network,
     isDefault: false,
     ifname,
-    conflist: { cniVersion: '1.0.0', name: network.split('/')[1]!, plugins: [{ type: 'sriov' }] },
+    conflist: parseConfList(
+      JSON.stringify({ cniVersion: '1.0.0', name: network.split('/')[1]!, plugins: [{ type: 'sriov' }] }),
+    ),
     capabilityArgs: {},
     cniArgs: '',
     ...(resourceName ? { resourceName } : {}),
