@@ -27,7 +27,7 @@ import {
   gcDelegate,
   statusDelegate,
 } from './delegate.ts';
-import { attachDevices } from './device/attach-devices.ts';
+import { attachDevices, prepareDeviceInfo } from './device/attach-devices.ts';
 import { DEFAULT_DEVICE_INFO_DIR, readDeviceInfo, removeDeviceInfo } from './device/device-info.ts';
 import type { DeviceLookup } from './device/pod-devices.ts';
 import { ReadWriteLock } from './locks.ts';
@@ -198,6 +198,12 @@ export class MetaPlugin {
         delegates: planned.map((p) => ({ ...p, state: 'pending' })),
       };
       await this.o.cache.write(record);
+      if (this.o.devices && record.delegates.some((d) => d.deviceInfoFile))
+        await prepareDeviceInfo(
+          record.delegates,
+          this.o.devices.deviceInfoDir ?? DEFAULT_DEVICE_INFO_DIR,
+          (m) => log.warn(m),
+        );
       const t1 = performance.now();
       await this.addAll(record, runner, netns, log);
       const t2 = performance.now();
@@ -259,7 +265,6 @@ export class MetaPlugin {
       containerId,
       deviceInfoDir: devices.deviceInfoDir ?? DEFAULT_DEVICE_INFO_DIR,
       lookup: devices.lookup,
-      warn: (message) => log.warn(message),
     });
     log.debug(
       { source, devices: planned.filter((d) => d.deviceId).map((d) => `${d.network}=${d.deviceId}`) },

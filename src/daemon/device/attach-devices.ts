@@ -51,8 +51,6 @@ export interface AttachDevicesContext {
   containerId: string;
   deviceInfoDir: string;
   lookup: DeviceLookup;
-  /** A device plugin's device information file that cannot be read: reported, not fatal. */
-  warn(message: string): void;
 }
 
 const podName = (p: PodIdentity) => `pod ${p.namespace}/${p.name}`;
@@ -94,17 +92,32 @@ export async function attachDevices(
     const deviceId = assignment.deviceIds[i];
     if (deviceId === undefined || d.resourceName === undefined) continue;
     const file = cniDeviceInfoPath(ctx.deviceInfoDir, d.conflist.name, ctx.containerId, d.ifname);
-    try {
-      await copyDeviceInfoFromDp(ctx.deviceInfoDir, d.resourceName, deviceId, file);
-    } catch (err) {
-      ctx.warn(
-        `device information of ${deviceId} (resource "${d.resourceName}") not copied: ${err instanceof Error ? err.message : String(err)}`,
-      );
-    }
     d.deviceId = deviceId;
     d.deviceInfoFile = file;
     d.conflist = withDeviceId(d.conflist, deviceId);
     d.capabilityArgs = { ...d.capabilityArgs, deviceID: deviceId, [DEVICE_INFO_CAPABILITY]: file };
   }
   return found.devices.source;
+}
+
+/**
+ * Copies each device's device plugin information to its attachment's file (4.2.1). Called once the plan is in
+ * the cache, so that DEL knows every file there is. A device plugin file that cannot be read is reported and
+ * skipped: the plugin chain may still write the attachment's file.
+ */
+export async function prepareDeviceInfo(
+  delegates: readonly PlannedDelegate[],
+  deviceInfoDir: string,
+  warn: (message: string) => void,
+): Promise<void> {
+  for (const d of delegates) {
+    if (!d.deviceId || !d.resourceName || !d.deviceInfoFile) continue;
+    try {
+      await copyDeviceInfoFromDp(deviceInfoDir, d.resourceName, d.deviceId, d.deviceInfoFile);
+    } catch (err) {
+      warn(
+        `device information of ${d.deviceId} (resource "${d.resourceName}") not copied: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+  }
 }

@@ -237,7 +237,7 @@ describe('attaching devices to a plan', () => {
       plan('ns/a', 'intel.com/sriov', 'net1'),
       plan('ns/b', 'intel.com/sriov', 'net2'),
     ];
-    const ctx = { containerId: 'c1', deviceInfoDir: dir, lookup, warn: () => {} };
+    const ctx = { containerId: 'c1', deviceInfoDir: dir, lookup };
     const source = await attachDevices(planned, { ...ctx, pod: { namespace: 'ns', name: 'p', uid: 'u-1' } });
     assert.equal(source, `checkpoint ${file}`);
     assert.deepEqual(
@@ -283,7 +283,6 @@ describe('attaching devices to a plan', () => {
       containerId: 'c',
       deviceInfoDir: dir,
       lookup,
-      warn: () => {},
       pod: { namespace: 'ns', name: 'p', uid: 'u' },
     }).catch((e) => e);
     assert.equal(err.cniCode, CniErrorCode.TryAgainLater);
