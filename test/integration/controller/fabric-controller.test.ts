@@ -244,7 +244,11 @@ describe('fabric controller (real apiserver, real ovsdb-servers)', () => {
     };
     try {
       const a = start('replica-a');
-      await waitFor('replica-a to lead', async () => (await holder()) === 'replica-a', { timeoutMs: 30_000 });
+      // A process start (tsx compile, informer sync) takes tens of seconds on a loaded 2-core machine.
+      await waitFor('replica-a to lead', async () => (await holder()) === 'replica-a', {
+        timeoutMs: 120_000,
+        intervalMs: 200,
+      });
       start('replica-b');
       await waitFor(
         'replica-b to be up (informers synced, campaigning)',
