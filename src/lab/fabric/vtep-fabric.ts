@@ -19,6 +19,14 @@ export interface VtepFabricHost {
   port: string;
   /** Its address (CIDR) on its one interface, `eth0`. */
   address: string;
+  /**
+   * The link VLAN: the host sits behind a server bridge that tags its frames with this VLAN on the cable to the
+   * switch port, as a node's OVS host bridge does (plain namespaces cannot tag here: no 802.1Q devices, no tc
+   * actions). That bridge is a bridge of the switch's own ovs-vswitchd (a second netdev vswitchd would need a
+   * namespace of its own): a lab shortcut that changes nothing on the wire. Unset: untagged (VLAN 0 in
+   * hardware_vtep terms).
+   */
+  vlan?: number;
 }
 
 export interface VtepFabricSwitch {
@@ -137,7 +145,12 @@ export class VtepFabric {
           continue;
         }
         const hostNs = await this.namespace(host.name);
-        await addCable({ netns: swNs, ifname: port }, { netns: hostNs, ifname: 'eth0' });
+        if (host.vlan === undefined) {
+          await addCable({ netns: swNs, ifname: port }, { netns: hostNs, ifname: 'eth0' });
+        } else {
+          await addCable({ netns: swNs, ifname: port }, { netns: swNs, ifname: `t-${host.name}` });
+          await addCable({ netns: swNs, ifname: `h-${host.name}` }, { netns: hostNs, ifname: 'eth0' });
+        }
         await configureHostInterface({ netns: hostNs, ifname: 'eth0' }, host.address);
         this.hosts.set(host.name, { ...host, netns: hostNs, switch: s.name });
       }
@@ -167,6 +180,15 @@ export class VtepFabric {
         });
         this.switches.set(s.name, sw);
         await sw.start();
+        for (const h of s.hosts) {
+          if (h.vlan === undefined) continue;
+          const br = `s-${h.name}`;
+          await sw.vsctl(
+            ...['--may-exist', 'add-br', br, '--', 'set', 'Bridge', br, 'datapath_type=netdev'],
+            ...['--', '--may-exist', 'add-port', br, `h-${h.name}`, `tag=${h.vlan}`],
+            ...['--', '--may-exist', 'add-port', br, `t-${h.name}`, `trunks=${h.vlan}`],
+          );
+        }
       }),
     );
   }

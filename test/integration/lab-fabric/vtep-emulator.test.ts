@@ -25,15 +25,25 @@ import { freePort, makeTestPki } from '../../helpers/ovsdb-server.ts';
 const base = 'pbv';
 const prefix = `${base}_${process.pid}`;
 const vni = 1111;
-const ip = { h1: '192.168.111.1', h2: '192.168.111.2', h3: '192.168.111.3' };
+const green = 2222;
+// One subnet for everyone: only the fabric's L2 separation keeps VNI 1111 (h1, h2) and VNI 2222 (h4, h5) apart.
+const ip = {
+  h1: '192.168.111.1',
+  h2: '192.168.111.2',
+  h3: '192.168.111.3',
+  h4: '192.168.111.4',
+  h5: '192.168.111.5',
+};
 
-/** What the controller would compute, written directly: untagged (VLAN 0 in hardware_vtep) -> VNI. */
-function desired(bindings: Record<string, Record<string, number | undefined>>): DesiredFabric {
+/** switch -> port -> [link VLAN, VNI] pairs; VLAN 0 is untagged in hardware_vtep. */
+type Bindings = Record<string, Record<string, [number, number][]>>;
+
+/** What the controller would compute, written directly (the emulator's untagged ports need VLAN 0). */
+function desired(bindings: Bindings): DesiredFabric {
   const switches = new Map<string, DesiredSwitch>();
   for (const [name, ports] of Object.entries(bindings)) {
     const sw: DesiredSwitch = { name, ports: new Map(), protectedPorts: new Set() };
-    for (const [port, v] of Object.entries(ports))
-      sw.ports.set(port, new Map(v === undefined ? [] : [[0, v]]));
+    for (const [port, pairs] of Object.entries(ports)) sw.ports.set(port, new Map(pairs));
     switches.set(name, sw);
   }
   return {
@@ -45,6 +55,14 @@ function desired(bindings: Record<string, Record<string, number | undefined>>): 
     held: new Set(),
   };
 }
+
+const blue: Bindings = { vtep1: { p1: [[0, vni]] }, vtep2: { p1: [[0, vni]] } };
+const blueOnVtep1: Bindings = { vtep1: { p1: [[0, vni]] }, vtep2: {} };
+/** Blue as before, plus green tagged on the cables: link VLAN 101 on vtep1/p3, 102 on vtep2/p2, one VNI. */
+const blueAndGreen: Bindings = {
+  vtep1: { p1: [[0, vni]], p3: [[101, green]] },
+  vtep2: { p1: [[0, vni]], p2: [[102, green]] },
+};
 
 describe('ovsdb-vtep driver drives the ovs-vtep emulator (two VTEP switches over VXLAN)', () => {
   let dir: string;
@@ -74,17 +92,21 @@ describe('ovsdb-vtep driver drives the ovs-vtep emulator (two VTEP switches over
         {
           name: 'vtep1',
           tunnelIp: '10.99.0.1/24',
-          ports: ['p1', 'p2'],
+          ports: ['p1', 'p2', 'p3'],
           hosts: [
             { name: 'h1', port: 'p1', address: `${ip.h1}/24` },
             { name: 'h3', port: 'p2', address: `${ip.h3}/24` },
+            { name: 'h4', port: 'p3', address: `${ip.h4}/24`, vlan: 101 },
           ],
         },
         {
           name: 'vtep2',
           tunnelIp: '10.99.0.2/24',
-          ports: ['p1'],
-          hosts: [{ name: 'h2', port: 'p1', address: `${ip.h2}/24` }],
+          ports: ['p1', 'p2'],
+          hosts: [
+            { name: 'h2', port: 'p1', address: `${ip.h2}/24` },
+            { name: 'h5', port: 'p2', address: `${ip.h5}/24`, vlan: 102 },
+          ],
         },
       ],
       ssl: {
@@ -131,7 +153,7 @@ describe('ovsdb-vtep driver drives the ovs-vtep emulator (two VTEP switches over
   });
 
   it('the bound VNI carries ping and TCP between hosts behind the two switches', async () => {
-    const rounds = await converge(desired({ vtep1: { p1: vni, p2: undefined }, vtep2: { p1: vni } }));
+    const rounds = await converge(desired(blue));
     assert.deepEqual(
       rounds[0]!.map((r) => [r.switch, r.ops, r.transactions]),
       [
@@ -169,7 +191,7 @@ describe('ovsdb-vtep driver drives the ovs-vtep emulator (two VTEP switches over
       return r.stdout.trim();
     };
     const [mac1, mac2] = [await macOf('h1'), await macOf('h2')];
-    const state = desired({ vtep1: { p1: vni, p2: undefined }, vtep2: { p1: vni } });
+    const state = desired(blue);
     await waitFor(
       'remote MACs on both switches',
       async () => {
@@ -193,7 +215,7 @@ describe('ovsdb-vtep driver drives the ovs-vtep emulator (two VTEP switches over
 
   it('unbinding the VNI on one side stops the traffic; binding it again brings it back', async () => {
     const h1 = fabric!.host('h1').netns;
-    const rounds = await converge(desired({ vtep1: { p1: vni, p2: undefined }, vtep2: { p1: undefined } }));
+    const rounds = await converge(desired(blueOnVtep1));
     assert.deepEqual(rounds[0]!.find((r) => r.switch === 'vtep2')!.ops, [
       { kind: 'unbind', port: 'p1', vlan: 0, vni },
     ]);
@@ -205,7 +227,27 @@ describe('ovsdb-vtep driver drives the ovs-vtep emulator (two VTEP switches over
     assert.equal(await ping(h1, ip.h2, { count: 10 }), false);
     assert.equal(await ping(fabric!.host('h2').netns, ip.h1, { count: 3 }), false);
 
-    await converge(desired({ vtep1: { p1: vni, p2: undefined }, vtep2: { p1: vni } }));
+    await converge(desired(blue));
     await waitFor('h1 -> h2 again', () => ping(h1, ip.h2), { timeoutMs: 20_000, intervalMs: 200 });
+  });
+
+  it("maps each port's link VLAN to the VNI (tagged: 101 on vtep1, 102 on vtep2), apart from the other VNI", async () => {
+    const rounds = await converge(desired(blueAndGreen));
+    assert.deepEqual(
+      rounds[0]!.map((r) => r.ops),
+      [
+        [{ kind: 'bind', port: 'p3', vlan: 101, vni: green }],
+        [{ kind: 'bind', port: 'p2', vlan: 102, vni: green }],
+      ],
+    );
+    const [h1, h4, h5] = ['h1', 'h4', 'h5'].map((h) => fabric!.host(h).netns) as [string, string, string];
+    await waitFor('h4 -> h5 over VNI 2222', () => ping(h4, ip.h5), { timeoutMs: 20_000, intervalMs: 200 });
+    const echo = await tcpEcho(h5, h4, ip.h5, { bytes: 1_000_000 });
+    assert.deepEqual(echo, { echoed: 1_000_000 }, 'TCP over the tagged cables and VXLAN');
+    // Same subnet, other VNI: the fabric alone keeps them apart, in both directions.
+    assert.equal(await ping(h4, ip.h1, { count: 2 }), false, 'h4 (2222) -> h1 (1111)');
+    assert.equal(await ping(h4, ip.h2, { count: 2 }), false, 'h4 (2222) -> h2 (1111)');
+    assert.equal(await ping(h1, ip.h5, { count: 2 }), false, 'h1 (1111) -> h5 (2222)');
+    assert.equal(await ping(h1, ip.h2, { count: 2 }), true, 'blue unaffected');
   });
 });
