@@ -33,7 +33,7 @@ export interface VtepFabricSwitch {
   name: string;
   /** Tunnel IP with prefix; all switches share one underlay subnet. */
   tunnelIp: string;
-  /** Access ports; those without a host are left uncabled (an interface must exist: they get a dangling veth). */
+  /** Access ports; one without a host gets a veth whose peer stays in the switch namespace (a cable to nothing). */
   ports: readonly string[];
   hosts: readonly VtepFabricHost[];
 }
@@ -44,7 +44,7 @@ export interface VtepFabricOptions {
   /** Base directory; each switch gets `<dir>/<switch>` (keep it short: unix socket paths). */
   dir: string;
   switches: readonly VtepFabricSwitch[];
-  /** Management over ssl too (per switch a port is picked from `sslPorts`). */
+  /** Management over ssl too: switch i listens on `ports[i]` (127.0.0.1). */
   ssl?: { privateKey: string; certificate: string; caCert: string; ports: readonly number[] };
   /** `direct` (two switches only) or `segment`. Default: direct for two switches. */
   underlay?: 'direct' | 'segment';
