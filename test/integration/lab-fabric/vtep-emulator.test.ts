@@ -10,8 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DesiredFabric } from '../../../src/fabric/desired.ts';
+import { SwitchConflictError } from '../../../src/fabric/drivers/driver.ts';
 import { OvsdbVtepDriver } from '../../../src/fabric/drivers/ovsdb-vtep.ts';
-import type { DesiredSwitch, SwitchTarget } from '../../../src/fabric/model.ts';
+import type { DesiredSwitch, PeerSwitch, SwitchTarget } from '../../../src/fabric/model.ts';
 import { type SwitchSyncResult, syncFabric } from '../../../src/fabric/sync.ts';
 import {
   startVtepFabric,
@@ -20,7 +21,8 @@ import {
 } from '../../../src/lab/fabric/vtep-fabric.ts';
 import { ping, tcpEcho } from '../../../src/lab/fabric/vtep-traffic.ts';
 import { waitFor } from '../../../src/util/wait.ts';
-import { freePort, makeTestPki } from '../../helpers/ovsdb-server.ts';
+import { disposeOvsdbServer, freePort, makeTestPki } from '../../helpers/ovsdb-server.ts';
+import { type LabSwitch, startLabSwitch } from '../fabric/fabric-lab.ts';
 
 const base = 'pbv';
 const prefix = `${base}_${process.pid}`;
@@ -249,5 +251,55 @@ describe('ovsdb-vtep driver drives the ovs-vtep emulator (two VTEP switches over
     assert.equal(await ping(h4, ip.h2, { count: 2 }), false, 'h4 (2222) -> h2 (1111)');
     assert.equal(await ping(h1, ip.h5, { count: 2 }), false, 'h1 (1111) -> h5 (2222)');
     assert.equal(await ping(h1, ip.h2, { count: 2 }), true, 'blue unaffected');
+  });
+});
+
+// Found with the emulator (bench/fabric-e2e-vtep.ts): Physical_Locator is not a root table, so the server drops a
+// locator the moment nothing refers to it, e.g. when ovs-vtep removes its Tunnel row after an unbind. A locator
+// reused from our last read must then fail the transaction as a retryable conflict, not as an integrity error.
+describe('ovsdb-vtep driver: a locator collected between read and apply (real ovsdb-server)', () => {
+  let sw: LabSwitch;
+  let driver: OvsdbVtepDriver;
+  const peer = (name: string, tunnelIp: string): PeerSwitch => ({
+    name,
+    tunnelIp,
+    vnis: new Set([vni]),
+    localMacs: [],
+  });
+
+  before(async () => {
+    sw = await startLabSwitch('vtep', 'sw1', { tunnelIp: '10.99.0.1' });
+    driver = new OvsdbVtepDriver(
+      { name: 'sw1', driver: 'ovsdb-vtep', vtepIp: '10.99.0.1', managedPorts: ['p1'] },
+      { endpoint: sw.server.tcpEndpoint, owner: 'vtep-emulator-test' },
+    );
+    await driver.connect();
+  });
+
+  after(async () => {
+    await driver?.close();
+    if (sw) await disposeOvsdbServer(sw.server);
+  });
+
+  it('turns the vanished locator into a SwitchConflictError, and the next read applies cleanly', async () => {
+    await driver.read();
+    await driver.apply([{ kind: 'bind', port: 'p1', vlan: 0, vni }], { peers: [peer('sw2', '10.99.0.2')] });
+    await waitFor('the monitor to show our flood entry', async () => {
+      const actual = await driver.read();
+      return actual.ports.get('p1')?.bindings.get(0)?.vni === vni;
+    });
+    // Someone else drops the flood entry: its locator set and then the locator for 10.99.0.2 are collected.
+    await sw.server.peerTransact([{ op: 'delete', table: 'Mcast_Macs_Remote', where: [] }]);
+    const peers = [peer('sw2', '10.99.0.2'), peer('sw3', '10.99.0.3')];
+    await assert.rejects(driver.apply([], { peers }), SwitchConflictError);
+    await waitFor('the monitor to drop the locator', async () => {
+      await driver.read();
+      const r = await driver.apply([], { peers });
+      return r.transactions === 1;
+    });
+    const [sets] = (await sw.server.peerTransact([
+      { op: 'select', table: 'Physical_Locator', where: [], columns: ['dst_ip'] },
+    ])) as { rows: { dst_ip: string }[] }[];
+    assert.deepEqual(sets!.rows.map((r) => r.dst_ip).sort(), ['10.99.0.2', '10.99.0.3']);
   });
 });
