@@ -71,14 +71,19 @@ describe('ovsdb-vtep driver drives the ovs-vtep emulator (two VTEP switches over
   let fabric: VtepFabric | undefined;
   const drivers: OvsdbVtepDriver[] = [];
 
-  /** Sync rounds until nothing is left to change (peers' learned MACs can take a round more), bounded. */
+  /**
+   * Sync rounds until nothing is left to change (peers' learned MACs can take a round more), bounded. A switch
+   * that changed under us (ovs-vtep writes too) is a conflict the controller retries: so do we.
+   */
   async function converge(state: DesiredFabric): Promise<SwitchSyncResult[][]> {
     const rounds: SwitchSyncResult[][] = [];
     for (let i = 0; i < 5; i++) {
       const results = await syncFabric({ desired: state, drivers });
       rounds.push(results);
-      for (const r of results) assert.equal(r.error, undefined, `${r.switch}: ${r.error?.message}`);
-      if (results.every((r) => r.ops.length === 0 && r.transactions === 0)) return rounds;
+      for (const r of results)
+        if (!(r.error instanceof SwitchConflictError))
+          assert.equal(r.error, undefined, `${r.switch}: ${r.error?.message}`);
+      if (results.every((r) => r.ops.length === 0 && r.error === undefined)) return rounds;
     }
     assert.fail(`no convergence in 5 rounds: ${JSON.stringify(rounds.map((r) => r.map((s) => s.ops)))}`);
   }
@@ -157,10 +162,10 @@ describe('ovsdb-vtep driver drives the ovs-vtep emulator (two VTEP switches over
   it('the bound VNI carries ping and TCP between hosts behind the two switches', async () => {
     const rounds = await converge(desired(blue));
     assert.deepEqual(
-      rounds[0]!.map((r) => [r.switch, r.ops, r.transactions]),
+      rounds[0]!.map((r) => [r.switch, r.ops]),
       [
-        ['vtep1', [{ kind: 'bind', port: 'p1', vlan: 0, vni }], 1],
-        ['vtep2', [{ kind: 'bind', port: 'p1', vlan: 0, vni }], 1],
+        ['vtep1', [{ kind: 'bind', port: 'p1', vlan: 0, vni }]],
+        ['vtep2', [{ kind: 'bind', port: 'p1', vlan: 0, vni }]],
       ],
     );
     // ovs-vtep sees the binding on its next poll and builds the logical switch and the VXLAN port.
