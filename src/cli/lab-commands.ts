@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { defaultBasePort, type LabStatus } from '../lab/control-plane.ts';
 import type { LabBinaries } from '../lab/deps/index.ts';
+import { type FabricTopology, TOPOLOGIES } from '../lab/fabric/topology.ts';
 import { Lab, type NodeStatus } from '../lab/lab.ts';
 import { defaultLabDir } from '../lab/paths.ts';
 
@@ -10,6 +11,15 @@ interface LabFlags {
   dir: string;
   basePort: string;
   nodes?: string;
+  topology?: string;
+}
+
+function topologyOf(flags: LabFlags): FabricTopology | undefined {
+  if (flags.topology === undefined) return undefined;
+  const make = TOPOLOGIES[flags.topology];
+  if (!make)
+    throw new Error(`--topology: "${flags.topology}" is not one of ${Object.keys(TOPOLOGIES).join(', ')}`);
+  return make();
 }
 
 function labOf(flags: LabFlags): Lab {
@@ -70,10 +80,15 @@ export function registerLabCommands(program: Command): void {
   withLabFlags(lab.command('up'))
     .description('set up what is missing, start the lab (a no-op when it is up; restarts what died)')
     .option('--nodes <n>', 'emulated nodes server1..serverN to run (kubelet + CRI for networking)', '3')
+    .option(
+      '--topology <name>',
+      `a switch fabric whose servers are the nodes, running Patchbay (${Object.keys(TOPOLOGIES).join(', ')})`,
+    )
     .action(async (flags: LabFlags) => {
       const started = Date.now();
       const l = labOf(flags);
-      const status = await l.up(progress, { nodes: nodeCount(flags) });
+      const topology = topologyOf(flags);
+      const status = await l.up(progress, { nodes: nodeCount(flags), ...(topology ? { topology } : {}) });
       printStatus(status);
       printNodes(await l.nodeStatus());
       const kubectl = labKubectl(flags.dir);
