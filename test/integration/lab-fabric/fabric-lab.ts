@@ -246,7 +246,7 @@ c.on('data', (d) => {
   got += d;
   if (got.endsWith('msg-' + n + '\\n')) {
     n++;
-    if (n === rounds) { console.log(JSON.stringify({ ok: true, rounds: n })); c.end(); }
+    if (n === rounds) { console.log(JSON.stringify({ ok: true, rounds: n })); c.end(); process.exit(0); }
     else setTimeout(send, gapMs);
   }
 });
