@@ -40,8 +40,9 @@ const binaries = await ensureLabDeps(log);
 const dir = await mkdtemp(join(tmpdir(), 'patchbay-bench-fabric-'));
 const lab = new Lab({ dir, basePort: await freePortRun(37443) });
 const topology = seedTopology();
-const fabric = lab.fabric(topology);
-const kc = loadKubeConfig(lab.controlPlane.kubeconfig);
+// Made once the control plane is up (they read its admin kubeconfig).
+let fabric: ReturnType<Lab['fabric']>;
+let kc: ReturnType<typeof loadKubeConfig>;
 const ns = 'default';
 
 async function sandbox(node: string, pod: string): Promise<string | undefined> {
@@ -95,6 +96,8 @@ function firstReply(netns: string, ip: string): Promise<void> {
 
 try {
   await lab.up(log, { bins: binaries, topology, holdDownMs: HOLD_DOWN_MS });
+  fabric = lab.fabric(topology);
+  kc = loadKubeConfig(lab.controlPlane.kubeconfig);
   const answer = await createPod('server2');
   const answerNs = await waitFor('the answering pod', () => sandbox('server2', answer), {
     timeoutMs: 120_000,
