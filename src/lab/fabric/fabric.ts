@@ -158,6 +158,13 @@ export class LabFabric {
     await this.startController();
   }
 
+  /** The lldpd of a server or switch. */
+  lldp(name: string): LldpAgent {
+    const a = this.lldpAgents().find((x) => x.name === name);
+    if (!a) throw new Error(`no server or switch ${name} in topology ${this.o.topology.name}`);
+    return a;
+  }
+
   private lldpAgents(): LldpAgent[] {
     const t = this.o.topology;
     return [

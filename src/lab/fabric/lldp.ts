@@ -64,7 +64,39 @@ export class LldpAgent {
     await rm(this.socket, { force: true });
   }
 
+  /** What this agent hears on each interface: the neighbour's system name and port id (json0: always arrays). */
+  async neighbors(): Promise<LldpNeighbor[]> {
+    const { stdout } = await this.cli(['-f', 'json0', 'show', 'neighbors']);
+    return parseNeighbors(stdout);
+  }
+
   cli(args: string[], allowFailure = false) {
     return run('lldpcli', ['-u', this.socket, ...args], { timeoutMs: 10_000, allowFailure });
   }
+}
+
+export interface LldpNeighbor {
+  ifname: string;
+  systemName?: string;
+  portId?: string;
+}
+
+type Values = Array<{ value?: string }> | undefined;
+
+/** `lldpcli -f json0 show neighbors` -> one entry per interface with a neighbour. */
+export function parseNeighbors(json: string): LldpNeighbor[] {
+  const doc = JSON.parse(json) as {
+    lldp?: Array<{
+      interface?: Array<{
+        name: string;
+        chassis?: Array<{ name?: Values }>;
+        port?: Array<{ id?: Values }>;
+      }>;
+    }>;
+  };
+  return (doc.lldp?.[0]?.interface ?? []).map((i) => ({
+    ifname: i.name,
+    ...(i.chassis?.[0]?.name?.[0]?.value ? { systemName: i.chassis[0].name[0].value } : {}),
+    ...(i.port?.[0]?.id?.[0]?.value ? { portId: i.port[0].id[0].value } : {}),
+  }));
 }

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+import { waitFor } from '../../../src/util/wait.ts';
 import {
   addAddress,
   createPod,
@@ -44,6 +45,26 @@ describe('seed fabric, vswitch driver: real traffic', { timeout: 600_000 }, () =
     echo?.kill();
     for (const c of cleanups.reverse()) await c().catch(() => {});
     await f?.dispose();
+  });
+
+  it('lldpd on every cable: each server NIC hears the switch and port the seed cables it to', async () => {
+    for (const s of f.topology.servers) {
+      const heard = await waitFor(
+        `LLDP neighbours of ${s.name}`,
+        async () => {
+          const n = await f.fabric.lldp(s.name).neighbors();
+          return n.length === s.nics.length ? n : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 250 },
+      );
+      const expected = f.topology.cables
+        .filter((c) => c.server === s.name)
+        .map((c) => ({ ifname: c.nic, systemName: c.switch, portId: c.port }));
+      assert.deepEqual(
+        [...heard].sort((a, b) => a.ifname.localeCompare(b.ifname)),
+        expected.sort((a, b) => a.ifname.localeCompare(b.ifname)),
+      );
+    }
   });
 
   it('a blue pod on server1 and one on server2 (both behind sw1) ping each other and hold a TCP connection', async () => {
