@@ -46,10 +46,14 @@ let kc: ReturnType<typeof loadKubeConfig>;
 const ns = 'default';
 
 async function sandbox(node: string, pod: string): Promise<string | undefined> {
+  return (await sandboxRecord(node, pod))?.netns;
+}
+
+async function sandboxRecord(node: string, pod: string): Promise<SandboxRecord | undefined> {
   const sdir = join(lab.node(node).stateDir, 'sandboxes');
   for (const f of (await readdir(sdir).catch(() => [] as string[])).filter((x) => x.endsWith('.json'))) {
     const r = JSON.parse(await readFile(join(sdir, f), 'utf8').catch(() => '{}')) as SandboxRecord;
-    if (r.pod?.name === pod && r.state === 'ready') return r.netns;
+    if (r.pod?.name === pod && r.state === 'ready') return r;
   }
   return undefined;
 }
@@ -105,18 +109,25 @@ try {
   await run('ip', ['-n', answerNs, 'addr', 'add', '10.77.1.2/24', 'dev', 'net1']);
   const ready: number[] = [];
   const first: number[] = [];
+  const noticed: number[] = [];
+  const add: number[] = [];
   for (let i = 0; i < SAMPLES; i++) {
     await waitFor('sw1/p1 without blue', async () => !(await p1Trunks()).includes(BLUE), {
       timeoutMs: 30_000,
       intervalMs: 50,
     });
     const t0 = performance.now();
+    const wall0 = Date.now();
     const pod = await createPod('server1');
-    const podNs = await waitFor('the sample pod', () => sandbox('server1', pod), {
+    const record = await waitFor('the sample pod', () => sandboxRecord('server1', pod), {
       timeoutMs: 60_000,
       intervalMs: 5,
     });
     const t1 = performance.now();
+    const podNs = record.netns;
+    // The emulator's own timestamps (ms resolution): when it took the pod up, and when ADD was done.
+    noticed.push(Date.parse(record.createdAt) - wall0);
+    add.push(Date.parse(record.readyAt ?? record.createdAt) - Date.parse(record.createdAt));
     await run('ip', ['-n', podNs, 'addr', 'add', `10.77.1.${10 + (i % 200)}/24`, 'dev', 'net1']);
     await firstReply(podNs, '10.77.1.2');
     const t2 = performance.now();
@@ -134,6 +145,8 @@ try {
     );
   };
   process.stdout.write('\nfabric-e2e, vswitch path (seed: server1 -> sw1 -> server2, userspace OVS)\n');
+  show('pod created -> node emulator starts it', noticed);
+  show('CNI ADD (shim, daemon, delegates)', add);
   show('pod created -> sandbox ready', ready);
   show('pod created -> first packet back', first);
 } finally {

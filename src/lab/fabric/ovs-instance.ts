@@ -57,6 +57,11 @@ export class OvsInstance {
     };
   }
 
+  /** The recorded process of ovs-vswitchd or ovsdb-server (tests kill one to see `up` restart it). */
+  async process(what: 'ovs-vswitchd' | 'ovsdb-server'): Promise<ProcessRecord | undefined> {
+    return this.running(what);
+  }
+
   private record(what: string): string {
     return join(this.dir, `${what}.record.json`);
   }

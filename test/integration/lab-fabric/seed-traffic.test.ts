@@ -35,6 +35,7 @@ describe('seed fabric, vswitch driver: real traffic', { timeout: 600_000 }, () =
   let blue1 = '';
   let blue1Ns = '';
   let blue2Ns = '';
+  let blue3Ns = '';
   let echo: ChildProcess | undefined;
 
   before(async () => {
@@ -133,9 +134,26 @@ describe('seed fabric, vswitch driver: real traffic', { timeout: 600_000 }, () =
     // ... and works: a new blue pod on server3 reaches the one on server2.
     const s3 = f.name('server3');
     const blue3 = await createPod(f, s3, [f.name('blue')]);
-    const blue3Ns = await podNetns(f, s3, blue3);
+    blue3Ns = await podNetns(f, s3, blue3);
     await addAddress(blue3Ns, '10.77.1.4/24');
     await waitPings(blue3Ns, '10.77.1.2');
     await p.dispose();
+  });
+
+  it("up again changes nothing that runs; a switch's ovs-vswitchd killed is restarted by up and forwards again", async () => {
+    const sw1 = f.fabric.ovs(f.name('sw1'));
+    const before = await sw1.process('ovs-vswitchd');
+    assert.ok(before);
+    await f.fabric.up(() => {});
+    assert.equal((await sw1.process('ovs-vswitchd'))?.pid, before.pid, 'up kept the running switch');
+    assert.ok(await pings(blue3Ns, '10.77.1.2'));
+    process.kill(before.pid, 'SIGKILL');
+    await waitFor('ovs-vswitchd gone', async () => (await sw1.process('ovs-vswitchd')) === undefined, {
+      timeoutMs: 10_000,
+    });
+    assert.equal(await pings(blue3Ns, '10.77.1.2', 2), false, 'no switch, no traffic');
+    await f.fabric.up(() => {});
+    // The bindings live in the switch's database: the new ovs-vswitchd forwards them at once.
+    await waitPings(blue3Ns, '10.77.1.2');
   });
 });
