@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { defaultBasePort, type LabStatus } from '../lab/control-plane.ts';
 import type { LabBinaries } from '../lab/deps/index.ts';
+import { savedTopology } from '../lab/fabric/fabric.ts';
 import { type FabricTopology, TOPOLOGIES } from '../lab/fabric/topology.ts';
 import { Lab, type NodeStatus } from '../lab/lab.ts';
 import { defaultLabDir } from '../lab/paths.ts';
@@ -116,8 +117,18 @@ export function registerLabCommands(program: Command): void {
       printStatus(status);
       const nodes = await l.nodeStatus();
       printNodes(nodes);
+      const topology = await savedTopology(flags.dir);
+      const fabric = topology ? await l.fabric(topology).status() : [];
+      for (const p of fabric)
+        process.stdout.write(
+          `${p.name.padEnd(24)} ${(p.running ? 'running' : 'stopped').padEnd(22)} ${p.pid ? `pid ${p.pid}` : ''}\n`,
+        );
       process.stdout.write(`kubeconfig: ${status.kubeconfig}\n`);
-      if (!status.components.every((c) => c.healthy) || !nodes.every((n) => n.running && n.ready === 'True'))
+      if (
+        !status.components.every((c) => c.healthy) ||
+        !nodes.every((n) => n.running && n.ready === 'True') ||
+        !fabric.every((p) => p.running)
+      )
         process.exitCode = 1;
     });
 }

@@ -313,6 +313,23 @@ export class LabFabric {
     await writeRecord(this.controllerRecord, record);
   }
 
+  /** Each process of the fabric: running or not, with its pid. */
+  async status(): Promise<Array<{ name: string; pid?: number; running: boolean }>> {
+    const out: Array<{ name: string; pid?: number; running: boolean }> = [];
+    const add = (name: string, r: { pid: number } | undefined) =>
+      out.push({ name, running: r !== undefined, ...(r ? { pid: r.pid } : {}) });
+    const c = await readRecord(this.controllerRecord);
+    add('fabric-controller', c && isRunning(c) ? c : undefined);
+    const t = this.o.topology;
+    for (const s of [...t.switches, ...t.servers]) {
+      const ovs = this.ovs(s.name);
+      add(`ovsdb-server ${s.name}`, await ovs.process('ovsdb-server'));
+      add(`ovs-vswitchd ${s.name}`, await ovs.process('ovs-vswitchd'));
+      add(`lldpd ${s.name}`, await this.lldp(s.name).process());
+    }
+    return out;
+  }
+
   /** Everything this fabric runs, by recorded pid; then its files. The namespaces are the lab's to remove. */
   async down(progress: Progress): Promise<void> {
     const record = await readRecord(this.controllerRecord);

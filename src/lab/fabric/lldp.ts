@@ -8,7 +8,15 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { waitFor } from '../../util/wait.ts';
 import { run } from '../exec.ts';
-import { isRunning, readRecord, removeRecord, startDaemon, stopProcess, writeRecord } from '../process.ts';
+import {
+  isRunning,
+  type ProcessRecord,
+  readRecord,
+  removeRecord,
+  startDaemon,
+  stopProcess,
+  writeRecord,
+} from '../process.ts';
 
 const LLDPD_RUN = '/run/lldpd';
 
@@ -55,6 +63,11 @@ export class LldpAgent {
     await this.cli(['configure', 'system', 'hostname', this.name]);
     await this.cli(['configure', 'lldp', 'portidsubtype', 'ifname']);
     await this.cli(['configure', 'lldp', 'tx-interval', '1']);
+  }
+
+  async process(): Promise<ProcessRecord | undefined> {
+    const r = await readRecord(this.record);
+    return r && isRunning(r) ? r : undefined;
   }
 
   async down(): Promise<void> {
