@@ -522,3 +522,15 @@ export const podResourcesHarness: GoProgram = {
     },
   },
 };
+
+/**
+ * The lab's `ovs` CNI delegate (src/lab/fabric/ovs-plugin): ovs-cni's config, our small implementation, since
+ * the Go module proxy does not serve github.com/k8snetworkplumbingwg/ovs-cni here (403). Built on demand by
+ * the lab fabric.
+ */
+export const ovsPlugin: GoProgram = {
+  name: 'patchbay-lab-ovs',
+  version: 'local',
+  binaries: ['ovs'],
+  build: { kind: 'local', dir: join(repoRoot, 'src', 'lab', 'fabric', 'ovs-plugin'), output: 'ovs' },
+};
