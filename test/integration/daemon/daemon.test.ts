@@ -501,6 +501,8 @@ describe('the daemon credentials', () => {
     };
     for (const [verb, resource, group] of [
       ['get', 'network-attachment-definitions', 'k8s.cni.cncf.io'],
+      ['list', 'network-attachment-definitions', 'k8s.cni.cncf.io'],
+      ['watch', 'network-attachment-definitions', 'k8s.cni.cncf.io'],
       ['list', 'pods', ''],
       ['watch', 'pods', ''],
       ['patch', 'pods', ''],
@@ -509,7 +511,7 @@ describe('the daemon credentials', () => {
       assert.equal(await can(verb, resource, group), true, `${verb} ${resource}`);
     for (const [verb, resource, group] of [
       ['create', 'network-attachment-definitions', 'k8s.cni.cncf.io'],
-      ['list', 'network-attachment-definitions', 'k8s.cni.cncf.io'],
+      ['update', 'network-attachment-definitions', 'k8s.cni.cncf.io'],
       ['delete', 'pods', ''],
       ['create', 'pods', ''],
       ['get', 'secrets', ''],
