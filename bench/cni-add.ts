@@ -126,7 +126,12 @@ async function timed(fn: () => Promise<void>): Promise<number> {
   try {
     await fn();
   } catch (err) {
-    const msg = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').slice(0, 300);
+    // One line per kind of failure: the pod's name and UID out.
+    const msg = (err instanceof Error ? err.message : String(err))
+      .replace(/\s+/g, ' ')
+      .replace(/\bp\d+\b/g, '<pod>')
+      .replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, '<uid>')
+      .slice(0, 300);
     failures.set(msg, (failures.get(msg) ?? 0) + 1);
     return Number.NaN;
   }
