@@ -499,7 +499,8 @@ describe('main.ts as a process', () => {
       join(f.dir, 'daemon.log'),
     );
     try {
-      await waitFor('the daemon socket', () => existsSync(socket), { timeoutMs: 20_000 });
+      // A Node process under tsx can take 30 s to start on a loaded 2-core machine.
+      await waitFor('the daemon socket', () => existsSync(socket), { timeoutMs: 90_000 });
       const status = await shim(f, 'STATUS', undefined, { socket });
       assert.equal(status.code, 0, status.stdout);
     } finally {
