@@ -2,10 +2,11 @@
  * The node daemon's memory does not follow the cluster's size: its pod informer lists and watches only its
  * node's pods (fieldSelector spec.nodeName). The daemon runs as its own process (`node --import tsx
  * src/daemon/main.ts`, with its ServiceAccount token, as in a DaemonSet) against a control plane of the bench's
- * own (real etcd + kube-apiserver + controller-manager). Its RSS (VmRSS of /proc/<pid>/status, sampled for a
- * while after each step, median and max) is read with 50 pods on its node and nothing else, then again after
- * the rest of the cluster grows to 5000 pods, bound to 100 other Node objects (pods bound to a node that does
- * not exist are deleted by the pod GC within a minute). For scale, the bench also reads all 5000 pods into an
+ * own (real etcd + kube-apiserver + controller-manager). RSS is VmRSS of /proc/<pid>/status, sampled every
+ * 0.5 s from 10 to 25 s after a daemon's start (median and max): daemon A with 50 pods on its node and nothing
+ * else in the cluster, daemon B for another node with as many pods once the cluster holds 5000, bound to 100
+ * other Node objects (pods bound to a node that does not exist are deleted by the pod GC within a minute).
+ * Same age, same node load, cluster 100x larger: B - A is what cluster size costs a daemon. For scale, the bench also reads all 5000 pods into an
  * unfiltered informer of its own and prints the heap that costs: what a daemon watching every pod would carry.
  *
  *   npx tsx bench/daemon-rss.ts [cluster-pods] [node-pods] [other-nodes]
@@ -16,6 +17,8 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import {
   ensureDaemonRbac,
@@ -104,7 +107,7 @@ async function countPods(kc: KubeConfig, fieldSelector?: string): Promise<number
 const bins = await ensureLabDeps(log);
 const labDir = await mkdtemp(join(tmpdir(), 'pbr-lab-'));
 const cp = new ControlPlane({ dir: labDir, basePort: await freePortRun(29443) });
-let daemon: ProcessRecord | undefined;
+const daemons: ProcessRecord[] = [];
 try {
   await cp.up(() => {}, bins);
   const kc = loadKubeConfig(cp.kubeconfig);
@@ -154,27 +157,30 @@ try {
     join(confDir, '10-podnet.conflist'),
     JSON.stringify({ cniVersion: '1.1.0', name: 'podnet', plugins: [{ type: 'bridge' }] }),
   );
-  const socket = join(labDir, 'daemon.sock');
-  daemon = startDaemon(
-    'patchbay-daemon',
-    [
-      process.execPath,
-      '--import',
-      'tsx',
-      join(repo, 'src/daemon/main.ts'),
-      `--node=${NODE}`,
-      `--socket=${socket}`,
-      `--kubeconfig=${daemonKubeconfig}`,
-      `--cni-conf-dir=${confDir}`,
-      `--cache-dir=${join(labDir, 'cache')}`,
-      '--log-level=warn',
-    ],
-    join(labDir, 'daemon.log'),
-  );
-  // Started and synced: the informers list at once; give the process time to settle (tsx compiles on start).
+  const start = (node: string) =>
+    startDaemon(
+      `patchbay-daemon-${node}`,
+      [
+        process.execPath,
+        '--import',
+        'tsx',
+        join(repo, 'src/daemon/main.ts'),
+        `--node=${node}`,
+        `--socket=${join(labDir, `${node}.sock`)}`,
+        `--kubeconfig=${daemonKubeconfig}`,
+        `--cni-conf-dir=${confDir}`,
+        `--cache-dir=${join(labDir, `${node}-cache`)}`,
+        '--log-level=warn',
+      ],
+      join(labDir, `${node}.log`),
+    );
+  // Node's RSS drifts up for a while after start whatever it does (JIT, heap growth it does not give back), so
+  // a daemon is compared with one of the same age: A starts with 50 pods in the cluster, B (for another node
+  // with as many pods) once there are 5000; each is sampled from 10 to 25 s after its start.
+  daemons.push(start(NODE));
   await sleep(10_000);
-  const before = await sampleRss(daemon.pid);
-  log(`daemon RSS with ${nodePods} pods in the cluster: ${before.median.toFixed(1)} MiB`);
+  const a = await sampleRss(daemons[0]!.pid);
+  log(`daemon A RSS with ${nodePods} pods in the cluster: ${a.median.toFixed(1)} MiB`);
 
   const others = clusterPods - nodePods;
   log(`creating ${others} pods on ${otherNodes} other nodes`);
@@ -190,42 +196,45 @@ try {
       })),
   );
   log(`created in ${((performance.now() - t) / 1000).toFixed(0)} s`);
+  const aLater = await sampleRss(daemons[0]!.pid);
+  const nodeB = nodeNames[1]!;
+  daemons.push(start(nodeB));
   await sleep(10_000);
-  const after = await sampleRss(daemon.pid);
+  const b = await sampleRss(daemons[1]!.pid);
   const total = await countPods(kc);
-  const mine = await countPods(kc, `spec.nodeName=${NODE}`);
+  const onA = await countPods(kc, `spec.nodeName=${NODE}`);
+  const onB = await countPods(kc, `spec.nodeName=${nodeB}`);
 
-  // What the same pods cost an informer that keeps all of them (the bench's own heap, GC'd before and after).
-  const gc = (globalThis as { gc?: () => void }).gc;
-  gc?.();
+  // What the same pods cost an informer that keeps all of them (the bench's own heap, collected before/after).
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  gc();
   const heap0 = process.memoryUsage().heapUsed;
   const all = new Informer<V1Pod>(kc, {
     name: 'all-pods',
     resource: { group: '', version: 'v1', plural: 'pods' },
   });
   await all.start(120_000);
-  gc?.();
+  gc();
   const heap1 = process.memoryUsage().heapUsed;
   const held = all.list().length;
   await all.stop();
 
+  const mib = (x: { median: number; max: number }) =>
+    `median ${x.median.toFixed(1)} MiB, max ${x.max.toFixed(1)} MiB`;
   console.log(
     `daemon-rss: node daemon as a process (node --import tsx src/daemon/main.ts), ${availableParallelism()} cores`,
   );
+  console.log(`pods in the cluster: ${total}, on ${otherNodes + 1} nodes`);
+  console.log(`daemon A (${onA} pods on its node), ${nodePods} pods in the cluster, age 10-25 s: ${mib(a)}`);
+  console.log(`daemon B (${onB} pods on its node), ${total} pods in the cluster, age 10-25 s: ${mib(b)}`);
+  console.log(`  B - A: ${(b.median - a.median).toFixed(1)} MiB`);
+  console.log(`daemon A again, after the ${others} pods were created (older now): ${mib(aLater)}`);
   console.log(
-    `pods in the cluster: ${total} (${mine} on the daemon's node, the rest on ${otherNodes} other nodes)`,
-  );
-  console.log(
-    `daemon RSS, ${nodePods} pods in the cluster:   median ${before.median.toFixed(1)} MiB, max ${before.max.toFixed(1)} MiB`,
-  );
-  console.log(
-    `daemon RSS, ${total} pods in the cluster: median ${after.median.toFixed(1)} MiB, max ${after.max.toFixed(1)} MiB (${(after.median - before.median).toFixed(1)} MiB)`,
-  );
-  console.log(
-    `for scale: an unfiltered pod informer holding ${held} pods adds ${((heap1 - heap0) / 2 ** 20).toFixed(1)} MiB of heap${gc ? '' : ' (run with --expose-gc for a steadier figure)'}`,
+    `for scale: an unfiltered pod informer holding ${held} pods adds ${((heap1 - heap0) / 2 ** 20).toFixed(1)} MiB of heap`,
   );
 } finally {
-  if (daemon) await stopProcess(daemon);
+  for (const d of daemons) await stopProcess(d);
   await cp.down(() => {});
   await rm(labDir, { recursive: true, force: true });
 }
