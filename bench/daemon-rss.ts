@@ -201,6 +201,10 @@ try {
   daemons.push(start(nodeB));
   await sleep(10_000);
   const b = await sampleRss(daemons[1]!.pid);
+  // Startup transients (tsx compiling, the first lists) depend on the machine's load at that moment: both again,
+  // side by side, once B is a minute old.
+  await sleep(35_000);
+  const [aSettled, bSettled] = await Promise.all([sampleRss(daemons[0]!.pid), sampleRss(daemons[1]!.pid)]);
   const total = await countPods(kc);
   const onA = await countPods(kc, `spec.nodeName=${NODE}`);
   const onB = await countPods(kc, `spec.nodeName=${nodeB}`);
@@ -230,6 +234,7 @@ try {
   console.log(`daemon B (${onB} pods on its node), ${total} pods in the cluster, age 10-25 s: ${mib(b)}`);
   console.log(`  B - A: ${(b.median - a.median).toFixed(1)} MiB`);
   console.log(`daemon A again, after the ${others} pods were created (older now): ${mib(aLater)}`);
+  console.log(`side by side, B 60-75 s old: A ${mib(aSettled)}; B ${mib(bSettled)}`);
   console.log(
     `for scale: an unfiltered pod informer holding ${held} pods adds ${((heap1 - heap0) / 2 ** 20).toFixed(1)} MiB of heap`,
   );
