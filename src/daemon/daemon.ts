@@ -1,12 +1,9 @@
 /**
- * The node daemon, wired: cache, cluster access (pod informer for this node, NAD reads, status writes),
+ * The node daemon, wired: cache, cluster access (pod informer for this node, NAD informer, status writes),
  * meta-plugin, and the shim socket. `startDaemon` is what main.ts calls, and what tests call in-process.
  */
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import { type Logger, pino } from 'pino';
-import type { NetworkAttachmentDefinition } from '../api/nad.ts';
-import { isNotFound } from '../kube/errors.ts';
-import { kubeRequest, resourcePath } from '../kube/request.ts';
 import { DEFAULT_SOCKET } from '../shim/protocol.ts';
 import { AttachmentCache } from './attachment-cache.ts';
 import { DEFAULT_CHECKPOINT_FILE } from './device/checkpoint.ts';
@@ -14,6 +11,7 @@ import { DEFAULT_DEVICE_INFO_DIR } from './device/device-info.ts';
 import { KubeletDevices } from './device/pod-devices.ts';
 import { DEFAULT_POD_RESOURCES_SOCKET } from './device/podresources.ts';
 import { type ClusterAccess, MetaPlugin } from './meta-plugin.ts';
+import { NadSource } from './nad-source.ts';
 import type { PodInfo } from './networks.ts';
 import { PodSource } from './pod-source.ts';
 import { recordPodEvent, writeNetworkStatus } from './pod-status.ts';
@@ -59,10 +57,9 @@ export interface DaemonHandle {
   socket: string;
   meta: MetaPlugin;
   pods?: PodSource;
+  nads?: NadSource;
   close(): Promise<void>;
 }
-
-const NAD_RESOURCE = { group: 'k8s.cni.cncf.io', version: 'v1', plural: 'network-attachment-definitions' };
 
 function podInfo(pod: V1Pod): PodInfo {
   const info: PodInfo = {
@@ -74,24 +71,13 @@ function podInfo(pod: V1Pod): PodInfo {
   return info;
 }
 
-export function clusterAccess(kc: KubeConfig, node: string, pods: PodSource): ClusterAccess {
+export function clusterAccess(kc: KubeConfig, node: string, pods: PodSource, nads: NadSource): ClusterAccess {
   return {
     async getPod(namespace, name, uid) {
       const pod = await pods.get(namespace, name, uid);
       return pod ? podInfo(pod) : undefined;
     },
-    async getNad(namespace, name) {
-      try {
-        return await kubeRequest<NetworkAttachmentDefinition>(kc, {
-          method: 'GET',
-          path: resourcePath({ ...NAD_RESOURCE, namespace, name }),
-          timeoutMs: 10_000,
-        });
-      } catch (err) {
-        if (isNotFound(err)) return undefined;
-        throw err;
-      }
-    },
+    getNad: (namespace, name) => nads.get(namespace, name),
     writeNetworkStatus: (pod, statuses) => writeNetworkStatus(kc, pod, statuses),
     recordEvent: (pod, event) => recordPodEvent(kc, node, pod, event),
   };
@@ -102,13 +88,16 @@ export async function startDaemon(config: DaemonConfig): Promise<DaemonHandle> {
   const cache = new AttachmentCache(config.cacheDir ?? DEFAULTS.cacheDir);
   await cache.init();
   let pods: PodSource | undefined;
+  let nads: NadSource | undefined;
   let cluster: ClusterAccess | undefined;
   if (config.kubeConfig) {
+    const warn = (what: string) => (err: unknown) =>
+      logger.warn({ err: err instanceof Error ? err.message : String(err) }, what);
     pods = new PodSource(config.kubeConfig, config.node);
-    pods.start((err) =>
-      logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'pod informer'),
-    );
-    cluster = clusterAccess(config.kubeConfig, config.node, pods);
+    pods.start(warn('pod informer'));
+    nads = new NadSource(config.kubeConfig);
+    nads.start(warn('NAD informer'));
+    cluster = clusterAccess(config.kubeConfig, config.node, pods, nads);
   }
   const meta = new MetaPlugin({
     node: config.node,
@@ -138,16 +127,19 @@ export async function startDaemon(config: DaemonConfig): Promise<DaemonHandle> {
     });
   } catch (err) {
     await pods?.stop();
+    await nads?.stop();
     throw err;
   }
   return {
     socket: server.path,
     meta,
     ...(pods ? { pods } : {}),
+    ...(nads ? { nads } : {}),
     async close() {
       await server.close();
       await meta.drain();
       await pods?.stop();
+      await nads?.stop();
     },
   };
 }

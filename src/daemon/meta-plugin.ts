@@ -302,7 +302,8 @@ export class MetaPlugin {
         throw await this.rollback(record, i, runner, netns, toCniError(err), log);
       }
       d.state = 'added';
-      await this.o.cache.write(record);
+      // Not fsynced: the plan before and the complete record after are; this only adds the result early.
+      await this.o.cache.write(record, { durable: false });
     }
   }
 

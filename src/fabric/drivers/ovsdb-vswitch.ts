@@ -185,6 +185,9 @@ export class OvsdbVswitchDriver implements SwitchDriver {
       );
       changes += portOps.length;
     }
+    // As ovs-vsctl does: ovs-vswitchd 3.1 (netdev, verified in the lab) applies a Port change only at its next
+    // reconfiguration, which a bump of next_cfg triggers; without it new trunks sit in the database unused.
+    operations.push(mutateRows('Open_vSwitch', [], [mutation('next_cfg', '+=', 1)]));
     const summary = ops
       .map((o) => ('vlan' in o ? `${o.kind} ${o.port}:${o.vlan}` : `${o.kind} ${o.port}`))
       .join(', ');

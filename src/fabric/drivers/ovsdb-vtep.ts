@@ -316,8 +316,20 @@ export class OvsdbVtepDriver implements SwitchDriver {
       const existing = [...view.locators.values()].find(
         (l) => l.dst_ip === ip && l.encapsulation_type === encapsulation && l.tunnel_key === undefined,
       );
-      if (existing !== undefined) ref = existing._uuid!;
-      else {
+      if (existing !== undefined) {
+        ref = existing._uuid!;
+        // Physical_Locator is not a root table: the server drops a locator once nothing refers to it (ovs-vtep's
+        // Tunnel rows come and go), so one from our read may be gone. Then this wait fails the transaction as a
+        // retryable conflict instead of a referential integrity error.
+        operations.push(
+          waitRows(
+            'Physical_Locator',
+            whereUuid(ref),
+            ['dst_ip'],
+            [encodeRow(t('Physical_Locator'), { dst_ip: ip })],
+          ),
+        );
+      } else {
         ref = `loc${locatorRefs.size}`;
         operations.push(
           insertRow(

@@ -522,3 +522,80 @@ export const podResourcesHarness: GoProgram = {
     },
   },
 };
+
+/**
+ * The lab's `ovs` CNI delegate (src/lab/fabric/ovs-plugin): ovs-cni's config, our small implementation, since
+ * the Go module proxy does not serve github.com/k8snetworkplumbingwg/ovs-cni here (403). Built on demand by
+ * the lab fabric.
+ */
+export const ovsPlugin: GoProgram = {
+  name: 'patchbay-lab-ovs',
+  version: 'local',
+  binaries: ['ovs'],
+  build: { kind: 'local', dir: join(repoRoot, 'src', 'lab', 'fabric', 'ovs-plugin'), output: 'ovs' },
+};
+
+/** cmd/multus/main.go of Multus v4.2.3, unchanged but for the comments: the thin plugin's whole entry point. */
+const multusThinMain = `package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	cniversion "github.com/containernetworking/cni/pkg/version"
+	"gopkg.in/k8snetworkplumbingwg/multus-cni.v4/pkg/multus"
+)
+
+func main() {
+	flag.CommandLine = flag.NewFlagSet(os.Args[0], flag.ExitOnError)
+	versionOpt := false
+	flag.BoolVar(&versionOpt, "version", false, "Show application version")
+	flag.BoolVar(&versionOpt, "v", false, "Show application version")
+	flag.Parse()
+	if versionOpt {
+		fmt.Printf("multus: %s\\n", multus.PrintVersionString())
+		return
+	}
+	skel.PluginMainFuncs(
+		skel.CNIFuncs{
+			Add: func(args *skel.CmdArgs) error {
+				result, err := multus.CmdAdd(args, nil, nil)
+				if err != nil {
+					return err
+				}
+				return result.Print()
+			},
+			Del:    func(args *skel.CmdArgs) error { return multus.CmdDel(args, nil, nil) },
+			Check:  func(args *skel.CmdArgs) error { return multus.CmdCheck(args, nil, nil) },
+			GC:     func(args *skel.CmdArgs) error { return multus.CmdGC(args, nil, nil) },
+			Status: func(args *skel.CmdArgs) error { return multus.CmdStatus(args, nil, nil) },
+		},
+		cniversion.All, "meta-plugin that delegates to other CNI plugins")
+}
+`;
+
+/**
+ * Multus thin (the plugin binary that does everything in-process: reads the pod and its NADs, runs the
+ * delegates, writes network-status), the reference Patchbay is compared with in
+ * test/integration/daemon/multus-parity.test.ts and bench/cni-add.ts; the release the differential-test
+ * harness links. A wrapper module (`go install pkg@version` asks the proxy for the module's version list,
+ * which it refuses for gopkg.in paths). Built on demand, not part of labPrograms.
+ */
+export const multusThin: GoProgram = {
+  name: 'multus-thin',
+  version: 'v4.2.3',
+  binaries: ['multus'],
+  build: {
+    kind: 'wrapper',
+    output: 'multus',
+    async files() {
+      return {
+        'go.mod':
+          'module patchbay.dev/labbins/multusthin\n\ngo 1.26.0\n\nrequire gopkg.in/k8snetworkplumbingwg/multus-cni.v4 v4.2.3\n',
+        'main.go': multusThinMain,
+      };
+    },
+  },
+};
