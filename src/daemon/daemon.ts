@@ -9,12 +9,14 @@ import { isNotFound } from '../kube/errors.ts';
 import { kubeRequest, resourcePath } from '../kube/request.ts';
 import { DEFAULT_SOCKET } from '../shim/protocol.ts';
 import { AttachmentCache } from './attachment-cache.ts';
+import { FabricWait, type FabricWaitOptions, fabricNetworksOf } from './fabric-wait.ts';
 import { type ClusterAccess, MetaPlugin } from './meta-plugin.ts';
 import type { PodInfo } from './networks.ts';
 import { PodSource } from './pod-source.ts';
 import { recordPodEvent, writeNetworkStatus } from './pod-status.ts';
 import { shimCallHandler } from './shim-calls.ts';
 import { SocketServer } from './socket-server.ts';
+import { type TopologyOptions, TopologyReporter } from './topology/reporter.ts';
 
 export interface DaemonConfig {
   node: string;
@@ -32,6 +34,10 @@ export interface DaemonConfig {
   globalNamespaces?: string[];
   /** CNI calls handled at once (different containers; the same one is always serialized). */
   maxParallel?: number;
+  /** Report this node's cabling from lldpd into its NodeTopology (needs kubeConfig). */
+  topology?: TopologyOptions;
+  /** The ADD's wait for fabric uplinks (needs kubeConfig); on by default, `timeoutMs: 0` turns it off. */
+  fabricWait?: FabricWaitOptions;
   logger?: Logger;
 }
 
@@ -46,6 +52,8 @@ export interface DaemonHandle {
   socket: string;
   meta: MetaPlugin;
   pods?: PodSource;
+  topology?: TopologyReporter;
+  fabricWait?: FabricWait;
   close(): Promise<void>;
 }
 
@@ -97,6 +105,13 @@ export async function startDaemon(config: DaemonConfig): Promise<DaemonHandle> {
     );
     cluster = clusterAccess(config.kubeConfig, config.node, pods);
   }
+  let fabricWait: FabricWait | undefined;
+  if (config.kubeConfig && config.fabricWait?.timeoutMs !== 0) {
+    fabricWait = new FabricWait(config.kubeConfig, config.node, config.fabricWait ?? {}, logger);
+    fabricWait.start();
+  }
+  const waiter = fabricWait;
+  const getNad = cluster?.getNad;
   const meta = new MetaPlugin({
     node: config.node,
     cache,
@@ -106,6 +121,11 @@ export async function startDaemon(config: DaemonConfig): Promise<DaemonHandle> {
     ...(config.defaultNetwork ? { defaultNetwork: config.defaultNetwork } : {}),
     globalNamespaces: config.globalNamespaces ?? [],
     ...(cluster ? { cluster } : {}),
+    ...(waiter
+      ? {
+          fabricWait: async (planned, log) => waiter.waitReady(await fabricNetworksOf(planned, getNad), log),
+        }
+      : {}),
     logger,
   });
   let server: SocketServer;
@@ -118,15 +138,30 @@ export async function startDaemon(config: DaemonConfig): Promise<DaemonHandle> {
     });
   } catch (err) {
     await pods?.stop();
+    await fabricWait?.stop();
     throw err;
+  }
+  let topology: TopologyReporter | undefined;
+  if (config.kubeConfig && config.topology) {
+    topology = new TopologyReporter({
+      ...config.topology,
+      node: config.node,
+      kubeConfig: config.kubeConfig,
+      logger: logger.child({ component: 'topology' }),
+    });
+    topology.start();
   }
   return {
     socket: server.path,
     meta,
     ...(pods ? { pods } : {}),
+    ...(topology ? { topology } : {}),
+    ...(fabricWait ? { fabricWait } : {}),
     async close() {
       await server.close();
       await meta.drain();
+      await topology?.stop();
+      await fabricWait?.stop();
       await pods?.stop();
     },
   };

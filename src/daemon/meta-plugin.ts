@@ -28,7 +28,13 @@ import {
   statusDelegate,
 } from './delegate.ts';
 import { ReadWriteLock } from './locks.ts';
-import { type NadLookup, nadConflist, type PodInfo, planAttachment } from './networks.ts';
+import {
+  type NadLookup,
+  nadConflist,
+  type PlannedDelegate,
+  type PodInfo,
+  planAttachment,
+} from './networks.ts';
 import type { PodEvent, PodRef } from './pod-status.ts';
 import type { CniCall } from './shim-calls.ts';
 
@@ -50,6 +56,11 @@ export interface MetaPluginOptions {
   defaultNetwork?: string;
   globalNamespaces: readonly string[];
   cluster?: ClusterAccess;
+  /**
+   * Holds an ADD until the fabric carries its networks (fabric-wait.ts); runs after planning and before any
+   * delegate, so a timeout leaves nothing to undo. Throws the CNI error to return.
+   */
+  fabricWait?: (planned: readonly PlannedDelegate[], log: Logger) => Promise<void>;
   logger: Logger;
 }
 
@@ -172,6 +183,7 @@ export class MetaPlugin {
         globalNamespaces: this.o.globalNamespaces,
         getNad: this.o.cluster?.getNad ?? (async () => undefined),
       });
+      await this.o.fabricWait?.(planned, log);
       const now = new Date().toISOString();
       const record: AttachmentRecord = {
         format: RECORD_FORMAT,

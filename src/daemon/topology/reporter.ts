@@ -21,7 +21,7 @@ import type { SwitchIdentity } from './match.ts';
 import { buildTopologyReport, type TopologyProblem, type TopologyReport } from './report.ts';
 
 export interface TopologyOptions {
-  /** lldpd's control socket (`lldpd -u`). */
+  /** lldpd's control socket (`lldpd -u`). Debian's lldpcli is setuid _lldpd: its directory must be searchable by that user. */
   lldpSocket: string;
   /** How often lldpd is read and lastSeen advances (default 30 s). */
   intervalMs?: number;
