@@ -58,12 +58,16 @@ function conflistVni(conflist: NetConfList): number | undefined {
   return undefined;
 }
 
+/** Generated NADs carry `patchbay.uplinks` at the conflist's top; a single-plugin config has it in its plugin. */
 function conflistUplinks(conflist: NetConfList): UplinkRef[] | undefined {
-  const pb = conflist.extra.patchbay as { uplinks?: unknown } | undefined;
-  if (!Array.isArray(pb?.uplinks)) return undefined;
-  return pb.uplinks.filter(
-    (u): u is UplinkRef => u !== null && typeof u === 'object' && ('nic' in u || 'role' in u),
-  );
+  for (const o of [conflist.extra, ...conflist.plugins] as Record<string, unknown>[]) {
+    const pb = o.patchbay as { uplinks?: unknown } | undefined;
+    if (Array.isArray(pb?.uplinks))
+      return pb.uplinks.filter(
+        (u): u is UplinkRef => u !== null && typeof u === 'object' && ('nic' in u || 'role' in u),
+      );
+  }
+  return undefined;
 }
 
 /**
