@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
+import { FabricController } from '../../../src/controller/fabric-controller.ts';
 import {
   DAEMON_NAMESPACE,
   mintServiceAccountToken,
@@ -20,7 +21,9 @@ import { kubeRequest, resourcePath } from '../../../src/kube/request.ts';
 import { run } from '../../../src/lab/exec.ts';
 import { waitFor } from '../../../src/util/wait.ts';
 import { withNamespace } from '../../helpers/namespace.ts';
+import { disposeOvsdbServer } from '../../helpers/ovsdb-server.ts';
 import { testLab } from '../../helpers/test-lab.ts';
+import { type LabSwitch, readTrunks, startLabSwitch } from '../fabric/fabric-lab.ts';
 import {
   createPod,
   inventory,
@@ -292,6 +295,129 @@ describe('ADD waits for the fabric uplink', () => {
       await wait?.stop();
       for (const p of [`${cms}/${name}`, `${bindings}/${sa}`, `${rbac}/${sa}`, `${sas}/${sa}`])
         await ignoreNotFound(kubeRequest(lab.kc, { method: 'DELETE', path: p }));
+    }
+  });
+});
+
+describe('end to end with the real controller and a real ovsdb-server switch', () => {
+  it('an ADD on a Network waits until the controller has bound its VNI on the uplink port, then attaches', async () => {
+    const id = uid();
+    const swName = `e2e-sw-${id}`;
+    const netName = `e2e-blue-${id}`;
+    const pbPath = (plural: string, name?: string) =>
+      resourcePath({ group: 'patchbay.dev', version: 'v1alpha1', plural, ...(name ? { name } : {}) });
+    let sw: LabSwitch | undefined;
+    let controller: FabricController | undefined;
+    try {
+      sw = await startLabSwitch('vswitch', 'sw1');
+      await kubeRequest(lab.kc, {
+        method: 'POST',
+        path: pbPath('switches'),
+        body: {
+          apiVersion: 'patchbay.dev/v1alpha1',
+          kind: 'Switch',
+          metadata: { name: swName },
+          spec: {
+            driver: 'ovsdb-vswitch',
+            endpoint: sw.server.tcpEndpoint,
+            managedPorts: { names: ['p1', 'p2', 'p3'] },
+          },
+        },
+      });
+      await ignoreNotFound(kubeRequest(lab.kc, { method: 'DELETE', path: topoPath() }));
+      await waitFor('old NodeTopology gone', async () =>
+        kubeRequest(lab.kc, { method: 'GET', path: topoPath() }).then(
+          () => false,
+          () => true,
+        ),
+      );
+      await kubeRequest(lab.kc, {
+        method: 'POST',
+        path: pbPath('nodetopologies'),
+        body: {
+          apiVersion: 'patchbay.dev/v1alpha1',
+          kind: 'NodeTopology',
+          metadata: { name: f.node },
+          spec: {
+            roles: [{ role: 'uplink-a', nic: 'nic1' }],
+            links: [{ nic: 'nic1', switch: swName, port: 'p2' }],
+          },
+        },
+      });
+      await withNamespace(lab.kc, 'fwe2e', async (ns) => {
+        await kubeRequest(lab.kc, {
+          method: 'POST',
+          path: pbPath('networks'),
+          body: {
+            apiVersion: 'patchbay.dev/v1alpha1',
+            kind: 'Network',
+            metadata: { name: netName },
+            spec: {
+              vni: 4260,
+              vlan: { id: 260 },
+              attachment: {
+                type: 'cni',
+                cni: {
+                  plugins: [
+                    {
+                      type: 'macvlan',
+                      master: 'nic1',
+                      mode: 'bridge',
+                      ipam: {
+                        type: 'host-local',
+                        dataDir: f.dataDir,
+                        ranges: [[{ subnet: '10.87.0.0/24' }]],
+                      },
+                    },
+                  ],
+                },
+              },
+              uplinks: [{ role: 'uplink-a' }],
+              namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
+            },
+          },
+        });
+        controller = new FabricController({
+          kc: lab.kc,
+          namespace: DAEMON_NAMESPACE,
+          owner: `test-${id}`,
+          holdDownMs: 1_500,
+          leaderElection: false,
+        });
+        await controller.start();
+        await waitFor('the generated NAD', async () =>
+          kubeRequest(lab.kc, {
+            method: 'GET',
+            path: resourcePath({
+              group: 'k8s.cni.cncf.io',
+              version: 'v1',
+              plural: 'network-attachment-definitions',
+              namespace: ns,
+              name: netName,
+            }),
+          }),
+        );
+        await f.stop();
+        await f.start({ fabricWait: { timeoutMs: 30_000 } });
+        assert.ok(!(await readTrunks(sw!)).p2?.includes(260), 'p2 does not carry VLAN 260 before the pod');
+        const pod = await createPod(lab.kc, f, ns, 'e2e', { 'k8s.v1.cni.cncf.io/networks': netName });
+        await withSandbox(pod, async (s) => {
+          const t0 = performance.now();
+          const r = await shim(f, 'ADD', s);
+          const ms = Math.round(performance.now() - t0);
+          assert.equal(r.code, 0, r.stdout + r.stderr);
+          console.log(`# ADD with the real controller: ${ms} ms (includes binding VLAN 260 on ${swName}/p2)`);
+          // By the time ADD returned, the switch port carries the network.
+          assert.ok((await readTrunks(sw!)).p2?.includes(260), JSON.stringify(await readTrunks(sw!)));
+          const del = await shim(f, 'DEL', s);
+          assert.equal(del.code, 0, del.stdout);
+        });
+      });
+    } finally {
+      await controller?.stop();
+      await ignoreNotFound(kubeRequest(lab.kc, { method: 'DELETE', path: pbPath('networks', netName) }));
+      await ignoreNotFound(kubeRequest(lab.kc, { method: 'DELETE', path: pbPath('switches', swName) }));
+      if (sw) await disposeOvsdbServer(sw.server);
     }
   });
 });
