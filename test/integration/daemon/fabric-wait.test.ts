@@ -38,6 +38,8 @@ import {
 } from './helpers.ts';
 
 const lab = testLab();
+// Our own netns prefix: other suites sweep theirs (pbt-dmn-) while we run.
+const PREFIX = 'pbt-fwt-';
 let f: NodeFixture;
 let cmName: string;
 const cmPath = () =>
@@ -97,7 +99,7 @@ async function withSandbox<T>(
   pod: Parameters<typeof newSandbox>[0],
   fn: (s: Sandbox) => Promise<T>,
 ): Promise<T> {
-  const s = await newSandbox(pod);
+  const s = await newSandbox(pod, PREFIX);
   try {
     return await fn(s);
   } finally {
@@ -106,7 +108,7 @@ async function withSandbox<T>(
 }
 
 before(async () => {
-  f = await setUpNode(lab.kc, lab.binaries);
+  f = await setUpNode(lab.kc, lab.binaries, { prefix: PREFIX });
   await run('ip', ['-n', f.nodeNs, 'link', 'add', 'pb-pod0', 'type', 'bridge']);
   await run('ip', ['-n', f.nodeNs, 'link', 'set', 'pb-pod0', 'up']);
   cmName = `${UPLINKS_PREFIX}${f.node}`;
@@ -317,10 +319,12 @@ describe('end to end with the real controller and a real ovsdb-server switch', (
           apiVersion: 'patchbay.dev/v1alpha1',
           kind: 'Switch',
           metadata: { name: swName },
+          // Read-only at first: the controller computes and reports but binds nothing, so the ADD must wait.
           spec: {
             driver: 'ovsdb-vswitch',
             endpoint: sw.server.tcpEndpoint,
             managedPorts: { names: ['p1', 'p2', 'p3'] },
+            readOnly: true,
           },
         },
       });
@@ -402,11 +406,33 @@ describe('end to end with the real controller and a real ovsdb-server switch', (
         assert.ok(!(await readTrunks(sw!)).p2?.includes(260), 'p2 does not carry VLAN 260 before the pod');
         const pod = await createPod(lab.kc, f, ns, 'e2e', { 'k8s.v1.cni.cncf.io/networks': netName });
         await withSandbox(pod, async (s) => {
+          let settled = false;
+          const add = shim(f, 'ADD', s).finally(() => {
+            settled = true;
+          });
+          await waitFor('the controller to report VNI 4260 Pending', async () => {
+            const cm = await kubeRequest<{ data?: Record<string, string> }>(lab.kc, {
+              method: 'GET',
+              path: cmPath(),
+            });
+            return cm.data?.['4260'] === 'Pending';
+          });
+          await new Promise((r) => setTimeout(r, 1_000));
+          assert.equal(settled, false, 'ADD waits while the switch is read-only');
+          assert.ok(!(await readTrunks(sw!)).p2?.includes(260));
           const t0 = performance.now();
-          const r = await shim(f, 'ADD', s);
+          await kubeRequest(lab.kc, {
+            method: 'PATCH',
+            path: pbPath('switches', swName),
+            contentType: 'application/merge-patch+json',
+            body: { spec: { readOnly: false } },
+          });
+          const r = await add;
           const ms = Math.round(performance.now() - t0);
           assert.equal(r.code, 0, r.stdout + r.stderr);
-          console.log(`# ADD with the real controller: ${ms} ms (includes binding VLAN 260 on ${swName}/p2)`);
+          console.log(
+            `# ADD completed ${ms} ms after the Switch became writable (controller bound VLAN 260 on p2)`,
+          );
           // By the time ADD returned, the switch port carries the network.
           assert.ok((await readTrunks(sw!)).p2?.includes(260), JSON.stringify(await readTrunks(sw!)));
           const del = await shim(f, 'DEL', s);
