@@ -245,6 +245,51 @@ describe('topology discovery with real lldpd', () => {
       { timeoutMs: 20_000, intervalMs: 200 },
     );
 
+    // A role written by hand with another NIC than the daemon's map: the hand-written one stays, Degraded says so.
+    await daemon.close();
+    daemon = undefined;
+    await kubeRequest(lab.kc, {
+      method: 'PATCH',
+      path: topoPath,
+      query: { fieldManager: 'operator' },
+      contentType: 'application/apply-patch+yaml',
+      body: {
+        apiVersion: 'patchbay.dev/v1alpha1',
+        kind: 'NodeTopology',
+        metadata: { name: node },
+        spec: { roles: [{ role: 'uplink-b', nic: 'nic7' }] },
+      },
+    });
+    daemon = await startDaemon({
+      node,
+      socket: join(dir, 'cni2.sock'),
+      kubeConfig: await daemonKubeConfig(lab.kc),
+      cniConfDir: join(dir, 'net.d'),
+      cacheDir: join(dir, 'cache'),
+      fabricWait: { timeoutMs: 0 },
+      topology: { lldpSocket: srvSock, intervalMs: 1_000, roles: { 'uplink-a': 'nic1', 'uplink-b': 'nic1' } },
+      logger: pino({ level: process.env.PATCHBAY_TEST_LOG ?? 'silent' }),
+    });
+    const clash = await waitFor(
+      'the role conflict',
+      async () => {
+        const t = await getTopology();
+        return condition(t, 'Degraded')?.reason === 'RoleConflict' ? t : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 200 },
+    );
+    assert.match(
+      condition(clash, 'Degraded')!.message,
+      /role uplink-b: spec.roles says nic7, the daemon's role map says nic1/,
+    );
+    assert.deepEqual(
+      [...(clash.spec.roles ?? [])].sort((a, b) => a.role.localeCompare(b.role)),
+      [
+        { role: 'uplink-a', nic: 'nic1' },
+        { role: 'uplink-b', nic: 'nic7' },
+      ],
+    );
+
     const logs = await readFile(join(dir, 'srv.log'), 'utf8');
     assert.doesNotMatch(logs, /\[(FATAL|WARN)\/main\]/);
   });
