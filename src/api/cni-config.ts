@@ -4,12 +4,13 @@
  * spec does not know are kept: they belong to the plugin.
  */
 import { type Static, Type } from '@sinclair/typebox';
+import { SPEC_VERSIONS } from '../cni/version.ts';
 import { ErrorCollector, ValidationError, valueDetail } from './errors.ts';
 import { parseUserJson } from './json-input.ts';
 import { OpenObject } from './schema-helpers.ts';
 
-export const CNI_VERSIONS = ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const;
-export type CniVersion = (typeof CNI_VERSIONS)[number];
+/** The spec versions a config may name: the CNI layer's list (src/cni/version.ts), one definition. */
+export const CNI_VERSIONS = SPEC_VERSIONS;
 
 export const CniPluginConf = OpenObject({
   cniVersion: Type.Optional(Type.String()),
@@ -71,7 +72,8 @@ export function parseCniConfig(text: string, ctx: CniConfigContext): CniConfig {
   const conf = { ...(value as Record<string, unknown>) };
   const isList = 'plugins' in conf;
 
-  checkVersion(conf.cniVersion, 'cniVersion', fail, true);
+  // libcni (1.1+) lets a conflist name only `cniVersions` and picks the highest it supports.
+  checkVersion(conf.cniVersion, 'cniVersion', fail, !(isList && Array.isArray(conf.cniVersions)));
   if (conf.name === undefined || conf.name === '') {
     if (ctx.defaultName !== undefined) conf.name = ctx.defaultName;
     else if (isList) fail('name', conf.name ?? null, 'is missing: a conflist must be named');

@@ -66,6 +66,9 @@ const program = new Command('patchbay-daemon')
     "the controller's namespace (patchbay-uplinks.<node>)",
     'patchbay-system',
   )
+  .option('--pod-resources-socket <path>', "the kubelet's PodResources API", DEFAULTS.podResourcesSocket)
+  .option('--device-checkpoint <file>', "the kubelet device manager's checkpoint", DEFAULTS.deviceCheckpoint)
+  .option('--device-info-dir <dir>', 'device information files (NPWG)', DEFAULTS.deviceInfoDir)
   .option('--log-level <level>', 'pino level', 'info');
 
 program.parse();
@@ -86,6 +89,9 @@ const o = program.opts<{
   nicRoles: Record<string, string>;
   fabricWait: number;
   uplinksNamespace: string;
+  podResourcesSocket: string;
+  deviceCheckpoint: string;
+  deviceInfoDir: string;
   logLevel: string;
 }>();
 const wrapper = o.netnsWrapper ? o.netnsWrapper.split(/\s+/).filter(Boolean) : undefined;
@@ -115,6 +121,9 @@ const daemon = await startDaemon({
       }
     : {}),
   fabricWait: { timeoutMs: o.fabricWait, namespace: o.uplinksNamespace },
+  podResourcesSocket: o.podResourcesSocket,
+  deviceCheckpoint: o.deviceCheckpoint,
+  deviceInfoDir: o.deviceInfoDir,
   logger,
 });
 

@@ -163,6 +163,21 @@ describe('parseCniConfig rejects what CNI forbids', () => {
     );
     assert.ok(c.kind === 'conflist' && c.config.disableCheck === true);
   });
+
+  it('accepts a conflist that names only cniVersions, as libcni 1.1 does; a plugin config still needs cniVersion', () => {
+    const c = parseCniConfig('{"cniVersions":["1.0.0","1.1.0"],"name":"n","plugins":[{"type":"a"}]}', {
+      path: 'p',
+    });
+    assert.equal(c.kind, 'conflist');
+    assert.throws(
+      () => parseCniConfig('{"cniVersions":["1.1.0"],"name":"n","type":"a"}', { path: 'p' }),
+      /cniVersion/,
+    );
+    assert.throws(
+      () => parseCniConfig('{"cniVersions":["9.9.9"],"name":"n","plugins":[{"type":"a"}]}', { path: 'p' }),
+      /cniVersions\[0\]/,
+    );
+  });
 });
 
 describe('nadVni', () => {
