@@ -10,6 +10,7 @@ import { DEFAULT_CHECKPOINT_FILE } from './device/checkpoint.ts';
 import { DEFAULT_DEVICE_INFO_DIR } from './device/device-info.ts';
 import { KubeletDevices } from './device/pod-devices.ts';
 import { DEFAULT_POD_RESOURCES_SOCKET } from './device/podresources.ts';
+import { FabricWait, type FabricWaitOptions, fabricNetworksOf } from './fabric-wait.ts';
 import { type ClusterAccess, MetaPlugin } from './meta-plugin.ts';
 import { NadSource } from './nad-source.ts';
 import type { PodInfo } from './networks.ts';
@@ -17,6 +18,7 @@ import { PodSource } from './pod-source.ts';
 import { recordPodEvent, writeNetworkStatus } from './pod-status.ts';
 import { shimCallHandler } from './shim-calls.ts';
 import { SocketServer } from './socket-server.ts';
+import { type TopologyOptions, TopologyReporter } from './topology/reporter.ts';
 
 export interface DaemonConfig {
   node: string;
@@ -34,6 +36,10 @@ export interface DaemonConfig {
   globalNamespaces?: string[];
   /** CNI calls handled at once (different containers; the same one is always serialized). */
   maxParallel?: number;
+  /** Report this node's cabling from lldpd into its NodeTopology (needs kubeConfig). */
+  topology?: TopologyOptions;
+  /** The ADD's wait for fabric uplinks (needs kubeConfig); on by default, `timeoutMs: 0` turns it off. */
+  fabricWait?: FabricWaitOptions;
   /** The kubelet's PodResources socket (devices of pods whose NADs name a resourceName). */
   podResourcesSocket?: string;
   /** The kubelet device manager's checkpoint: the fallback when the PodResources socket does not answer. */
@@ -58,6 +64,8 @@ export interface DaemonHandle {
   meta: MetaPlugin;
   pods?: PodSource;
   nads?: NadSource;
+  topology?: TopologyReporter;
+  fabricWait?: FabricWait;
   close(): Promise<void>;
 }
 
@@ -99,6 +107,13 @@ export async function startDaemon(config: DaemonConfig): Promise<DaemonHandle> {
     nads.start(warn('NAD informer'));
     cluster = clusterAccess(config.kubeConfig, config.node, pods, nads);
   }
+  let fabricWait: FabricWait | undefined;
+  if (config.kubeConfig && config.fabricWait?.timeoutMs !== 0) {
+    fabricWait = new FabricWait(config.kubeConfig, config.node, config.fabricWait ?? {}, logger);
+    fabricWait.start();
+  }
+  const waiter = fabricWait;
+  const getNad = cluster?.getNad;
   const meta = new MetaPlugin({
     node: config.node,
     cache,
@@ -108,6 +123,11 @@ export async function startDaemon(config: DaemonConfig): Promise<DaemonHandle> {
     ...(config.defaultNetwork ? { defaultNetwork: config.defaultNetwork } : {}),
     globalNamespaces: config.globalNamespaces ?? [],
     ...(cluster ? { cluster } : {}),
+    ...(waiter
+      ? {
+          fabricWait: async (planned, log) => waiter.waitReady(await fabricNetworksOf(planned, getNad), log),
+        }
+      : {}),
     devices: {
       lookup: new KubeletDevices({
         podResourcesSocket: config.podResourcesSocket ?? DEFAULTS.podResourcesSocket,
@@ -128,16 +148,31 @@ export async function startDaemon(config: DaemonConfig): Promise<DaemonHandle> {
   } catch (err) {
     await pods?.stop();
     await nads?.stop();
+    await fabricWait?.stop();
     throw err;
+  }
+  let topology: TopologyReporter | undefined;
+  if (config.kubeConfig && config.topology) {
+    topology = new TopologyReporter({
+      ...config.topology,
+      node: config.node,
+      kubeConfig: config.kubeConfig,
+      logger: logger.child({ component: 'topology' }),
+    });
+    topology.start();
   }
   return {
     socket: server.path,
     meta,
     ...(pods ? { pods } : {}),
     ...(nads ? { nads } : {}),
+    ...(topology ? { topology } : {}),
+    ...(fabricWait ? { fabricWait } : {}),
     async close() {
       await server.close();
       await meta.drain();
+      await topology?.stop();
+      await fabricWait?.stop();
       await pods?.stop();
       await nads?.stop();
     },

@@ -59,6 +59,11 @@ export interface MetaPluginOptions {
   defaultNetwork?: string;
   globalNamespaces: readonly string[];
   cluster?: ClusterAccess;
+  /**
+   * Holds an ADD until the fabric carries its networks (fabric-wait.ts); runs after planning and before any
+   * delegate, so a timeout leaves nothing to undo. Throws the CNI error to return.
+   */
+  fabricWait?: (planned: readonly PlannedDelegate[], log: Logger) => Promise<void>;
   /** Where pods' device-plugin devices come from (NADs with a resourceName); without it such NADs fail. */
   devices?: { lookup: DeviceLookup; deviceInfoDir?: string };
   logger: Logger;
@@ -183,6 +188,7 @@ export class MetaPlugin {
         globalNamespaces: this.o.globalNamespaces,
         getNad: this.o.cluster?.getNad ?? (async () => undefined),
       });
+      await this.o.fabricWait?.(planned, log);
       if (podRef && planned.some((d) => d.resourceName))
         await this.attachDevices(planned, podRef, containerId, log);
       const now = new Date().toISOString();
