@@ -127,11 +127,18 @@ const daemon = await startDaemon({
   logger,
 });
 
+const SHUTDOWN_GRACE_MS = 10_000;
 let closing = false;
 const shutdown = (signal: string) => {
   if (closing) return;
   closing = true;
   logger.info({ signal }, 'shutting down');
+  // Closing waits for in-flight calls and background writes; with the apiserver gone those can retry for a
+  // long time, and a daemon that ignores SIGTERM only delays the runtime's SIGKILL. The cache is on disk.
+  setTimeout(() => {
+    logger.warn({ afterMs: SHUTDOWN_GRACE_MS }, 'close did not finish: exiting anyway');
+    process.exit(1);
+  }, SHUTDOWN_GRACE_MS).unref();
   daemon.close().then(
     () => process.exit(0),
     (err) => {
