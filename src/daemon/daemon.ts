@@ -9,6 +9,7 @@ import { isNotFound } from '../kube/errors.ts';
 import { kubeRequest, resourcePath } from '../kube/request.ts';
 import { DEFAULT_SOCKET } from '../shim/protocol.ts';
 import { AttachmentCache } from './attachment-cache.ts';
+import { delegateWrapper, IpamPlugin, isIpamCall, routeIpam } from './ipam-plugin.ts';
 import { type ClusterAccess, MetaPlugin } from './meta-plugin.ts';
 import type { PodInfo } from './networks.ts';
 import { PodSource } from './pod-source.ts';
@@ -46,6 +47,8 @@ export interface DaemonHandle {
   socket: string;
   meta: MetaPlugin;
   pods?: PodSource;
+  /** `patchbay-ipam` (with cluster access only). */
+  ipam?: IpamPlugin;
   close(): Promise<void>;
 }
 
@@ -90,19 +93,30 @@ export async function startDaemon(config: DaemonConfig): Promise<DaemonHandle> {
   await cache.init();
   let pods: PodSource | undefined;
   let cluster: ClusterAccess | undefined;
+  let ipam: IpamPlugin | undefined;
   if (config.kubeConfig) {
     pods = new PodSource(config.kubeConfig, config.node);
     pods.start((err) =>
       logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'pod informer'),
     );
     cluster = clusterAccess(config.kubeConfig, config.node, pods);
+    const source = pods;
+    ipam = new IpamPlugin({
+      kc: config.kubeConfig,
+      node: config.node,
+      cacheDir: config.cacheDir ?? DEFAULTS.cacheDir,
+      getPod: (ns, name, uid) => source.get(ns, name, uid),
+      logger,
+    });
+    ipam.start();
   }
+  const socket = config.socket ?? DEFAULTS.socket;
   const meta = new MetaPlugin({
     node: config.node,
     cache,
     confDir: config.cniConfDir ?? DEFAULTS.cniConfDir,
     cniPath: config.cniBinDir ?? [],
-    wrapper: config.netnsWrapper ?? [],
+    wrapper: delegateWrapper(socket, config.netnsWrapper ?? [], DEFAULT_SOCKET),
     ...(config.defaultNetwork ? { defaultNetwork: config.defaultNetwork } : {}),
     globalNamespaces: config.globalNamespaces ?? [],
     ...(cluster ? { cluster } : {}),
@@ -111,12 +125,14 @@ export async function startDaemon(config: DaemonConfig): Promise<DaemonHandle> {
   let server: SocketServer;
   try {
     server = await SocketServer.listen({
-      path: config.socket ?? DEFAULTS.socket,
-      handler: shimCallHandler(meta.handle),
+      path: socket,
+      handler: shimCallHandler(routeIpam(meta.handle, ipam)),
+      unlimited: isIpamCall,
       logger,
       maxConcurrent: config.maxParallel ?? DEFAULTS.maxParallel,
     });
   } catch (err) {
+    await ipam?.stop();
     await pods?.stop();
     throw err;
   }
@@ -124,9 +140,11 @@ export async function startDaemon(config: DaemonConfig): Promise<DaemonHandle> {
     socket: server.path,
     meta,
     ...(pods ? { pods } : {}),
+    ...(ipam ? { ipam } : {}),
     async close() {
       await server.close();
       await meta.drain();
+      await ipam?.stop();
       await pods?.stop();
     },
   };
