@@ -252,8 +252,9 @@ export class IpamPlugin {
         ...(claim ? { claim } : {}),
         ...(fixed ? { fixed } : {}),
       });
-      this.o.logger.debug(
-        { ...key, pod: who, ips: allocated.map((a) => formatAddress(a.address)) },
+      const { conflicts, writes } = this.allocator;
+      this.o.logger.info(
+        { ...key, pod: who, ips: allocated.map((a) => formatAddress(a.address)), conflicts, writes },
         'ipam allocated',
       );
       return ipamResult(allocated, pool);

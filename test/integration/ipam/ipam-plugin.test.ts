@@ -30,7 +30,6 @@ import {
   ipam,
   ipamNode,
   macvlanIpamConf,
-  PREFIX,
   storedAllocations,
 } from './plugin-helpers.ts';
 
@@ -47,7 +46,7 @@ async function pool(spec: Record<string, unknown>): Promise<string> {
 }
 
 before(async () => {
-  f = await ipamNode(lab);
+  f = await ipamNode(lab, 'pbt-ipp-');
   await f.start();
 });
 
@@ -263,7 +262,7 @@ describe('patchbay-ipam through the real shim', () => {
       );
       await createNad(lab.kc, ns, networkName, config);
       const pod = await createPod(lab.kc, f, ns, 'routed', { 'k8s.v1.cni.cncf.io/networks': networkName });
-      const s = await newSandbox(pod, PREFIX);
+      const s = await newSandbox(pod, 'pbt-ipp-');
       try {
         const add = await shim(f, 'ADD', s);
         assert.equal(add.code, 0, add.stdout);
@@ -336,14 +335,14 @@ describe('DEL while the apiserver is down', () => {
   it('is queued in the cache dir and replayed (compare-and-release) once the apiserver is back', async () => {
     const apiPort = Number(new URL(lab.kc.getCurrentCluster()!.server).port);
     const proxy = await switchableProxy(apiPort);
-    const g = await ipamNode(lab);
+    const g = await ipamNode(lab, 'pbt-ipq-');
     try {
       await g.start({ kubeConfig: kubeConfigVia(g.daemonKc, `https://127.0.0.1:${proxy.port}`) });
       await withNamespace(lab.kc, 'ipm', async (ns) => {
         const name = await pool({ cidrs: ['10.97.0.0/24'] });
         await createNad(lab.kc, ns, 'macnet', macvlanIpamConf('macnet', 'nic1', { pool: name }));
         const pod = await createPod(lab.kc, g, ns, 'api-down', { 'k8s.v1.cni.cncf.io/networks': 'macnet' });
-        const s = await newSandbox(pod, PREFIX);
+        const s = await newSandbox(pod, 'pbt-ipp-');
         try {
           const add = await shim(g, 'ADD', s);
           assert.equal(add.code, 0, add.stdout);

@@ -3,21 +3,32 @@
  * reach the IPAM plugin (the shim dir on CNI_PATH), direct calls of the real `patchbay-ipam` binary as a
  * main plugin would make them, IPPools, and what the apiserver stores.
  */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { runPluginProcess } from '../../../src/cni/exec.ts';
+import { mintServiceAccountToken, writeTokenKubeconfig } from '../../../src/daemon/credentials.ts';
 import type { DaemonConfig } from '../../../src/daemon/daemon.ts';
 import { type Allocation, type IpBlock, ipBlockResource, poolLabel } from '../../../src/ipam/ip-block.ts';
 import { kubeRequest, resourcePath } from '../../../src/kube/request.ts';
+import { type ProcessRecord, startDaemon as startProcess } from '../../../src/lab/process.ts';
+import { waitFor } from '../../../src/util/wait.ts';
 import type { TestLab } from '../../helpers/test-lab.ts';
 import { type NodeFixture, setUpNode } from '../daemon/helpers.ts';
 
-export const PREFIX = 'pbt-ipm-';
 const POOLS = { group: 'patchbay.dev', version: 'v1alpha1', plural: 'ippools' } as const;
 
-/** A node whose daemon serves patchbay-ipam to its delegates. */
-export async function ipamNode(lab: TestLab, extra: Partial<DaemonConfig> = {}): Promise<NodeFixture> {
-  const f = await setUpNode(lab.kc, lab.binaries, { prefix: PREFIX });
+/**
+ * A node whose daemon serves patchbay-ipam to its delegates. setUpNode sweeps the netns of its prefix, so every
+ * node fixture alive at the same time (also in other test files of the same run) needs a prefix of its own.
+ */
+export async function ipamNode(
+  lab: TestLab,
+  prefix: string,
+  extra: Partial<DaemonConfig> = {},
+): Promise<NodeFixture> {
+  const f = await setUpNode(lab.kc, lab.binaries, { prefix });
   const start = f.start.bind(f);
   f.start = (more = {}) => start({ cniBinDir: [f.pluginDir, f.shimDir], ...extra, ...more });
   return f;
@@ -116,4 +127,50 @@ export function macvlanIpamConf(
       ...extra,
     ],
   };
+}
+
+/**
+ * The node's daemon as a process of its own (src/daemon/main.ts, a token kubeconfig file): a test can kill it by
+ * pid, and several daemons do not share one event loop with the test.
+ */
+export async function startDaemonProcess(
+  f: NodeFixture,
+  adminKc: KubeConfig,
+  o: { defaultNetwork?: string; maxParallel?: number; wrapper?: string; logLevel?: string } = {},
+): Promise<ProcessRecord> {
+  const kubeconfig = join(f.dir, 'daemon.kubeconfig');
+  await writeTokenKubeconfig(kubeconfig, adminKc, await mintServiceAccountToken(adminKc));
+  const record = startProcess(
+    'patchbay-daemon',
+    [
+      process.execPath,
+      '--import',
+      'tsx',
+      'src/daemon/main.ts',
+      `--node=${f.node}`,
+      `--socket=${f.socket}`,
+      `--kubeconfig=${kubeconfig}`,
+      `--cni-conf-dir=${f.confDir}`,
+      `--cni-bin-dir=${f.pluginDir}:${f.shimDir}`,
+      `--cache-dir=${f.cacheDir}`,
+      `--netns-wrapper=${o.wrapper ?? `nsenter --net=/run/netns/${f.nodeNs}`}`,
+      `--max-parallel=${o.maxParallel ?? 16}`,
+      `--log-level=${o.logLevel ?? 'info'}`,
+      ...(o.defaultNetwork ? [`--default-network=${o.defaultNetwork}`] : []),
+    ],
+    join(f.dir, 'daemon.log'),
+  );
+  await waitFor('the daemon socket', () => existsSync(f.socket), { timeoutMs: 60_000, intervalMs: 200 });
+  return record;
+}
+
+/** The largest value of `field` in the daemon log's `ipam allocated` lines (cumulative counters). */
+export async function daemonCounter(f: NodeFixture, field: 'conflicts' | 'writes'): Promise<number> {
+  let max = 0;
+  for (const line of (await readFile(join(f.dir, 'daemon.log'), 'utf8')).split('\n')) {
+    if (!line.includes('"ipam allocated"')) continue;
+    const v = (JSON.parse(line) as Record<string, number>)[field];
+    if (typeof v === 'number' && v > max) max = v;
+  }
+  return max;
 }
