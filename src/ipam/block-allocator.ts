@@ -236,7 +236,10 @@ export class BlockAllocator {
       const target =
         blocks.find((b) => b.spec.node === this.node && roomIn(b) > 0n)?.metadata.name ??
         (await this.claimBlock(pool, space, new Set(blocks.map((b) => blockIndex(b))))) ??
-        blocks.find((b) => roomIn(b) > 0n)?.metadata.name;
+        // Read the blocks again: losing a claim race means a block the cache had not shown yet exists now.
+        this.blocksOf(pool, space)
+          .sort(byIndex)
+          .find((b) => roomIn(b) > 0n)?.metadata.name;
       if (target) this.pending.set(target, (this.pending.get(target) ?? 0) + 1);
       return target;
     });
