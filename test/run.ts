@@ -75,7 +75,8 @@ async function main(): Promise<number> {
       'tsx',
       '--test',
       '--test-concurrency=1',
-      '--test-timeout=300000',
+      // Per file (each runs in a process of its own): generous, because integration files share 2 cores.
+      '--test-timeout=600000',
       '--test-reporter=tap',
       ...files,
     ],

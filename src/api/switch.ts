@@ -122,7 +122,7 @@ export const SwitchSpec = Type.Object(
         minimum: 1,
         maximum: 10_000,
         description:
-          'Upper bound on port changes in one transaction; larger diffs are applied in steps (default 100)',
+          'Safety cap on changes to this switch in one reconcile (default 100, or the controller flag --max-changes): a reconcile wanting more changes nothing on the switch and sets Degraded=True reason TooManyChanges until the cap is raised or the cause goes away',
       }),
     ),
   },

@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { defaultBasePort, type LabStatus } from '../lab/control-plane.ts';
 import type { LabBinaries } from '../lab/deps/index.ts';
+import { savedTopology } from '../lab/fabric/fabric.ts';
+import { type FabricTopology, TOPOLOGIES } from '../lab/fabric/topology.ts';
 import { Lab, type NodeStatus } from '../lab/lab.ts';
 import { defaultLabDir } from '../lab/paths.ts';
 
@@ -10,6 +12,15 @@ interface LabFlags {
   dir: string;
   basePort: string;
   nodes?: string;
+  topology?: string;
+}
+
+function topologyOf(flags: LabFlags): FabricTopology | undefined {
+  if (flags.topology === undefined) return undefined;
+  const make = TOPOLOGIES[flags.topology];
+  if (!make)
+    throw new Error(`--topology: "${flags.topology}" is not one of ${Object.keys(TOPOLOGIES).join(', ')}`);
+  return make();
 }
 
 function labOf(flags: LabFlags): Lab {
@@ -70,10 +81,15 @@ export function registerLabCommands(program: Command): void {
   withLabFlags(lab.command('up'))
     .description('set up what is missing, start the lab (a no-op when it is up; restarts what died)')
     .option('--nodes <n>', 'emulated nodes server1..serverN to run (kubelet + CRI for networking)', '3')
+    .option(
+      '--topology <name>',
+      `a switch fabric whose servers are the nodes, running Patchbay (${Object.keys(TOPOLOGIES).join(', ')})`,
+    )
     .action(async (flags: LabFlags) => {
       const started = Date.now();
       const l = labOf(flags);
-      const status = await l.up(progress, { nodes: nodeCount(flags) });
+      const topology = topologyOf(flags);
+      const status = await l.up(progress, { nodes: nodeCount(flags), ...(topology ? { topology } : {}) });
       printStatus(status);
       printNodes(await l.nodeStatus());
       const kubectl = labKubectl(flags.dir);
@@ -101,8 +117,18 @@ export function registerLabCommands(program: Command): void {
       printStatus(status);
       const nodes = await l.nodeStatus();
       printNodes(nodes);
+      const topology = await savedTopology(flags.dir);
+      const fabric = topology ? await l.fabric(topology).status() : [];
+      for (const p of fabric)
+        process.stdout.write(
+          `${p.name.padEnd(24)} ${(p.running ? 'running' : 'stopped').padEnd(22)} ${p.pid ? `pid ${p.pid}` : ''}\n`,
+        );
       process.stdout.write(`kubeconfig: ${status.kubeconfig}\n`);
-      if (!status.components.every((c) => c.healthy) || !nodes.every((n) => n.running && n.ready === 'True'))
+      if (
+        !status.components.every((c) => c.healthy) ||
+        !nodes.every((n) => n.running && n.ready === 'True') ||
+        !fabric.every((p) => p.running)
+      )
         process.exitCode = 1;
     });
 }

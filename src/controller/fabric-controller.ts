@@ -21,7 +21,7 @@ import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import type { NetworkAttachmentDefinition } from '../api/nad.ts';
-import type { Network } from '../api/network.ts';
+import { type Network, staticVlan } from '../api/network.ts';
 import { allowedNamespaces, type NamespaceLike } from '../api/network-nads.ts';
 import type { NodeTopology } from '../api/node-topology.ts';
 import type { Switch } from '../api/switch.ts';
@@ -37,8 +37,10 @@ import { SwitchConflictError } from '../fabric/drivers/driver.ts';
 import { defaultParkingVlan } from '../fabric/drivers/ovsdb-vswitch.ts';
 import type { FabricProblem, SwitchActual } from '../fabric/model.ts';
 import { syncFabric } from '../fabric/sync.ts';
+import { defaultAutoVlanRange } from '../fabric/vlan-allocation.ts';
+import { ignoreNotFound } from '../kube/errors.ts';
 import { Informer } from '../kube/informer.ts';
-import type { ResourceRef } from '../kube/request.ts';
+import { kubeRequest, type ResourceRef, resourcePath } from '../kube/request.ts';
 import type { NetworkRoundSummary, SwitchRoundSummary } from './conditions.ts';
 import { makeEventRecorder } from './events.ts';
 import {
@@ -94,6 +96,10 @@ export interface FabricControllerOptions {
   resyncMs?: number;
   /** How a TooManyChanges / read-only switch is re-checked (default 30 s). */
   recheckMs?: number;
+  /** Bound on one OVSDB connect (default 5 s); the first round waits at most this long for all switches. */
+  connectTimeoutMs?: number;
+  /** Where link VLANs of `vlan: {mode: auto}` Networks come from (default 2..4093, the parking VLAN excluded). */
+  autoVlanRange?: { min: number; max: number };
   log?: (line: string) => void;
 }
 
@@ -150,6 +156,8 @@ export class FabricController {
   private uplinks: UplinkPublisher;
   private resyncTimer: NodeJS.Timeout | undefined;
   private nadNamespaces = new Map<string, string[]>();
+  /** Auto VLANs handed out this term whose Network status does not show them yet. */
+  private pendingVlans = new Map<string, number>();
   private roundListeners = new Set<(r: RoundReport) => void>();
 
   constructor(options: FabricControllerOptions) {
@@ -166,6 +174,8 @@ export class FabricController {
       leaderElection: options.leaderElection ?? {},
       resyncMs: options.resyncMs ?? 300_000,
       recheckMs: options.recheckMs ?? 30_000,
+      connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
+      autoVlanRange: options.autoVlanRange ?? { ...defaultAutoVlanRange },
     };
     this.log = options.log ?? (() => {});
     this.identity = options.identity ?? `${hostname()}-${randomBytes(4).toString('hex')}`;
@@ -293,7 +303,11 @@ export class FabricController {
     on(
       inf.namespaces,
       (o) => JSON.stringify(o?.metadata?.labels),
-      () => this.enqueueAllNetworks(),
+      () => {
+        // Pods resolve not-yet-stored generated NADs through the Networks' namespace selectors.
+        this.enqueueAllNetworks();
+        this.enqueueAllSwitches();
+      },
     );
     on(inf.switches, specOf, (o) => {
       this.syncConnections();
@@ -347,6 +361,7 @@ export class FabricController {
     this.lastUsed = new Map();
     this.inUse = new Set();
     this.seeded = new Set();
+    this.pendingVlans = new Map();
     this.uplinks.reset();
     this.fabricQueue = new WorkQueue({
       coalesceMs: this.opts.coalesceMs,
@@ -371,6 +386,7 @@ export class FabricController {
       secret: (ns, name) => this.informers.secrets.get(name, ns) as TlsSecret | undefined,
       onDrift: (name) => fabricQueue.add(name),
       onConnectionChange: (name) => fabricQueue.add(name),
+      connectTimeoutMs: this.opts.connectTimeoutMs,
       log: this.log,
     });
     this.syncConnections();
@@ -411,6 +427,7 @@ export class FabricController {
   // Fabric rounds
 
   private async fabricWorker(queue: WorkQueue<string>): Promise<void> {
+    await this.connections?.firstAttempts(this.opts.connectTimeoutMs + 1_000);
     for (;;) {
       const batch = await queue.takeBatch();
       if (batch.length === 0) return;
@@ -436,11 +453,38 @@ export class FabricController {
       nads: this.informers.nads.list() as NetworkAttachmentDefinition[],
       topologies: this.informers.topologies.list() as NodeTopology[],
       switches: this.informers.switches.list() as Switch[],
+      namespaces: this.informers.namespaces.list() as NamespaceLike[],
       pods: this.podRecords.values(),
       switchPorts,
       nowMs,
       topologyStaleAfterMs: this.opts.topologyStaleAfterMs,
+      pendingVlans: this.pendingVlans,
+      reservedVlans: [this.opts.parkingVlan],
+      autoVlanRange: this.opts.autoVlanRange,
     });
+  }
+
+  /** Remembers auto VLANs until the Networks' status shows them (so nothing else gets them meanwhile). */
+  private notePendingVlans(vlans: ReadonlyMap<string, number>): void {
+    for (const [name, vlan] of vlans) {
+      const stored = (this.informers.networks.get(name) as Network | undefined)?.status?.vlan;
+      if (stored === vlan) this.pendingVlans.delete(name);
+      else this.pendingVlans.set(name, vlan);
+    }
+    for (const name of [...this.pendingVlans.keys()]) if (!vlans.has(name)) this.pendingVlans.delete(name);
+  }
+
+  /** Writes status.vlan (null removes it): the allocation survives restarts and failovers there. */
+  private async writeNetworkVlan(name: string, vlan: number | null): Promise<void> {
+    if (!this.canWrite()) return;
+    await ignoreNotFound(
+      kubeRequest(this.opts.kc, {
+        method: 'PATCH',
+        path: `${resourcePath({ ...refs.networks, name })}/status`,
+        body: { status: { vlan } },
+        contentType: 'application/merge-patch+json',
+      }),
+    );
   }
 
   private async fabricRound(batch: string[], queue: WorkQueue<string>): Promise<void> {
@@ -453,7 +497,9 @@ export class FabricController {
       (this.informers.switches.list() as Switch[]).map((s) => [s.metadata.name, s]),
     );
     const inputs = this.inputs(nowMs);
-    // Read through the networks as configured, until this round's conflict check says which are accepted.
+    this.notePendingVlans(inputs.autoVlans);
+    // Read trunks through every configured network, refused ones included: a VLAN in conflict must still read
+    // as one of its (protected) VNIs, or the diff would take our binding for an unknown one and cut it.
     const vlanToVni = new Map<number, number>();
     for (const n of inputs.networks) if (!vlanToVni.has(n.vlan)) vlanToVni.set(n.vlan, n.vni);
     this.vlanToVni = vlanToVni;
@@ -482,7 +528,6 @@ export class FabricController {
       holdDown: hold,
       reservedVlans: [this.opts.parkingVlan],
     });
-    this.vlanToVni = desired.vlanToVni;
     this.lastUsed = updateLastUsed(this.lastUsed, desired, hold);
     this.inUse = inUseKeys(desired);
 
@@ -573,10 +618,12 @@ export class FabricController {
         this.statusWriter?.switchChanged(r.switch, r.ops);
       }
     }
-    // Switches in the batch without a usable connection.
+    // Switches in the batch without a usable connection (once they have tried: one still connecting comes
+    // back through onConnectionChange).
     for (const name of batch) {
       if (switchSummaries.has(name) || waitingForEcho.has(name) || !switchObjects.has(name)) continue;
       const c = connections.get(name);
+      if (c !== undefined && !c.attempted) continue;
       const summary: SwitchRoundSummary = {
         connected: false,
         readOnly: false,
@@ -665,10 +712,29 @@ export class FabricController {
     for (;;) {
       const batch = await queue.takeBatch();
       if (batch.length === 0) return;
+      let autoVlans: ReadonlyMap<string, number> | undefined;
       for (const name of batch) {
         try {
           if (!this.canWrite()) continue;
-          const network = this.informers.networks.get(name) as Network | undefined;
+          let network = this.informers.networks.get(name) as Network | undefined;
+          if (network !== undefined && network.spec.attachment.type !== 'host-device') {
+            if (staticVlan(network.spec) === undefined) {
+              // vlan mode auto: allocate (the same answer the fabric rounds compute), record, then the NADs.
+              if (autoVlans === undefined) {
+                autoVlans = this.inputs(Date.now()).autoVlans;
+                this.notePendingVlans(autoVlans);
+              }
+              const vlan = autoVlans.get(name);
+              if (vlan !== undefined) {
+                if (network.status?.vlan !== vlan) await this.writeNetworkVlan(name, vlan);
+                network = { ...network, status: { ...network.status, vlan } };
+              }
+            } else if (network.status?.vlan !== undefined) {
+              await this.writeNetworkVlan(name, null);
+              const { vlan: _, ...status } = network.status;
+              network = { ...network, status };
+            }
+          }
           const namespaces = this.informers.namespaces.list() as NamespaceLike[];
           const result = await syncNetworkNads(
             this.opts.kc,

@@ -7,9 +7,10 @@
  * as `nic:<name>` or `role:<role>`, and each node's cabling carries both keys for the NICs it has.
  */
 
+import { matchesLabelSelector } from '../api/kube-types.ts';
 import { type NetworkAttachmentDefinition, nadVni, parseNadConfig } from '../api/nad.ts';
-import type { Network } from '../api/network.ts';
-import { linkVlan, NETWORK_LABEL } from '../api/network-nads.ts';
+import { type Network, staticVlan } from '../api/network.ts';
+import { type NamespaceLike, NETWORK_LABEL } from '../api/network-nads.ts';
 import { parsePodNetworkSelection } from '../api/network-selection.ts';
 import type { NodeTopology } from '../api/node-topology.ts';
 import { isManagedPort, type Switch } from '../api/switch.ts';
@@ -21,6 +22,7 @@ import type {
   PodUse,
   SwitchTarget,
 } from '../fabric/model.ts';
+import { type AutoVlanNetwork, allocateVlans } from '../fabric/vlan-allocation.ts';
 
 export const nicKey = (nic: string) => `nic:${nic}`;
 export const roleKey = (role: string) => `role:${role}`;
@@ -93,12 +95,23 @@ export interface InputsSource {
   nads: readonly NetworkAttachmentDefinition[];
   topologies: readonly NodeTopology[];
   switches: readonly Switch[];
+  /**
+   * Namespaces with their labels: a pod naming `ns/net` where Network `net` allows `ns` uses that network
+   * even before its generated NAD is stored (the controller writes it; waiting for the echo would cost a
+   * second round, and a second transaction per switch, on every cold start).
+   */
+  namespaces?: readonly NamespaceLike[];
   pods: Iterable<PodRecord>;
   /** Ports each switch reports (from its driver), to resolve managedPorts patterns; names only when absent. */
   switchPorts: ReadonlyMap<string, readonly string[]>;
   nowMs: number;
   /** An LLDP link not seen for this long is stale: its port keeps every binding. */
   topologyStaleAfterMs: number;
+  /** Auto VLANs handed out earlier this term, not yet in the Networks' status. */
+  pendingVlans?: ReadonlyMap<string, number>;
+  /** Never allocated to an auto network (the parking VLAN). */
+  reservedVlans?: readonly number[];
+  autoVlanRange?: { min: number; max: number };
 }
 
 export interface FabricInputs {
@@ -111,6 +124,8 @@ export interface FabricInputs {
   networkObjects: Map<string, Network>;
   /** NAD `namespace/name` -> fabric network name. */
   nadNetwork: Map<string, string>;
+  /** The link VLAN of every Network with `vlan: {mode: auto}` that has one (see vlan-allocation.ts). */
+  autoVlans: Map<string, number>;
 }
 
 function uplinkKeys(uplinks: readonly { nic?: string; role?: string }[]): string[] {
@@ -123,9 +138,14 @@ function uplinkKeys(uplinks: readonly { nic?: string; role?: string }[]): string
 }
 
 /** A Network as a fabric network; undefined (with a problem) when it cannot be placed yet. */
-export function fabricNetworkOf(network: Network, problems: FabricProblem[]): FabricNetwork | undefined {
+export function fabricNetworkOf(
+  network: Network,
+  problems: FabricProblem[],
+  allocatedVlan?: number,
+): FabricNetwork | undefined {
   const name = network.metadata.name;
-  const vlan = linkVlan(network);
+  const vlan =
+    network.spec.attachment.type === 'host-device' ? undefined : (staticVlan(network.spec) ?? allocatedVlan);
   if (vlan === undefined) {
     problems.push({
       reason: 'UnknownNetwork',
@@ -224,20 +244,25 @@ export function switchTargetOf(sw: Switch, reportedPorts: readonly string[] | un
 
 export function buildFabricInputs(src: InputsSource): FabricInputs {
   const problems: FabricProblem[] = [];
-  const networks: FabricNetwork[] = [];
   const networkObjects = new Map<string, Network>();
   const byVni = new Map<number, string>();
+  // Networks first without their VLAN (an auto one is allocated below, once every fixed VLAN is known).
   for (const n of src.networks) {
-    const f = fabricNetworkOf(n, problems);
-    if (f === undefined) continue;
-    networks.push(f);
-    networkObjects.set(f.name, n);
-    if (!byVni.has(f.vni)) byVni.set(f.vni, f.name);
+    if (n.spec.attachment.type === 'host-device') {
+      fabricNetworkOf(n, problems);
+      continue;
+    }
+    networkObjects.set(n.metadata.name, n);
+    if (!byVni.has(n.spec.vni)) byVni.set(n.spec.vni, n.metadata.name);
   }
+  const nadNetworks: FabricNetwork[] = [];
 
   const nadNetwork = new Map<string, string>();
+  /** Every stored NAD: one that exists and is no fabric network's is what the pod gets, not a Network. */
+  const storedNads = new Set<string>();
   for (const nad of src.nads) {
     const key = `${nad.metadata.namespace ?? 'default'}/${nad.metadata.name}`;
+    storedNads.add(key);
     const generatedFor = nad.metadata.labels?.[NETWORK_LABEL];
     if (generatedFor !== undefined && networkObjects.has(generatedFor)) {
       nadNetwork.set(key, generatedFor);
@@ -262,17 +287,68 @@ export function buildFabricInputs(src: InputsSource): FabricInputs {
     }
     const f = fabricNetworkOfNad(nad, vni, problems);
     if (f === undefined) continue;
-    networks.push(f);
+    nadNetworks.push(f);
     byVni.set(vni, f.name);
     nadNetwork.set(key, f.name);
   }
+
+  const autos: AutoVlanNetwork[] = [];
+  const taken: number[] = nadNetworks.map((f) => f.vlan);
+  for (const n of networkObjects.values()) {
+    const fixed = staticVlan(n.spec);
+    if (fixed !== undefined) {
+      taken.push(fixed);
+      continue;
+    }
+    const auto: AutoVlanNetwork = { name: n.metadata.name };
+    const created = (n.metadata as { creationTimestamp?: string | Date }).creationTimestamp;
+    if (created !== undefined) auto.createdAt = created instanceof Date ? created.toISOString() : created;
+    if (n.status?.vlan !== undefined) auto.recorded = n.status.vlan;
+    autos.push(auto);
+  }
+  const allocation = allocateVlans({
+    auto: autos,
+    taken,
+    reserved: src.reservedVlans ?? [],
+    ...(src.pendingVlans === undefined ? {} : { pending: src.pendingVlans }),
+    ...(src.autoVlanRange === undefined ? {} : { range: src.autoVlanRange }),
+  });
+  problems.push(...allocation.problems);
+  const networks: FabricNetwork[] = [];
+  for (const n of networkObjects.values()) {
+    const f = fabricNetworkOf(n, problems, allocation.vlans.get(n.metadata.name));
+    if (f !== undefined) networks.push(f);
+  }
+  networks.push(...nadNetworks);
+
+  // A NAD not stored (yet): the one its Network generates, where the Network's selector allows the namespace.
+  const nsLabels = new Map((src.namespaces ?? []).map((n) => [n.metadata.name, n.metadata.labels ?? {}]));
+  const pending = new Map<string, string | undefined>();
+  const networkOfNad = (key: string): string | undefined => {
+    const stored = nadNetwork.get(key);
+    if (stored !== undefined || storedNads.has(key)) return stored;
+    if (pending.has(key)) return pending.get(key);
+    const slash = key.indexOf('/');
+    const network = networkObjects.get(key.slice(slash + 1));
+    const labels = nsLabels.get(key.slice(0, slash));
+    const selector = network?.spec.namespaceSelector;
+    const generated =
+      network !== undefined &&
+      labels !== undefined &&
+      selector !== undefined &&
+      matchesLabelSelector(selector, labels)
+        ? network.metadata.name
+        : undefined;
+    pending.set(key, generated);
+    return generated;
+  };
 
   const pods: PodUse[] = [];
   for (const p of src.pods) {
     if (p.error !== undefined) continue;
     const used: string[] = [];
     for (const nad of p.nads) {
-      const net = nadNetwork.get(nad);
+      const net = networkOfNad(nad);
       if (net !== undefined && !used.includes(net)) used.push(net);
     }
     if (used.length === 0) continue;
@@ -290,5 +366,6 @@ export function buildFabricInputs(src: InputsSource): FabricInputs {
     problems,
     networkObjects,
     nadNetwork,
+    autoVlans: allocation.vlans,
   };
 }

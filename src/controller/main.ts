@@ -23,6 +23,7 @@ export interface ControllerConfig {
   metricsPort: number;
   readOnly: boolean;
   maxChanges: number;
+  autoVlanRange?: { min: number; max: number };
 }
 
 /** `30s`, `500ms`, `2m` or a bare number of milliseconds. */
@@ -51,6 +52,7 @@ export async function runController(config: ControllerConfig): Promise<void> {
     topologyStaleAfterMs: config.topologyStaleAfterMs,
     readOnly: config.readOnly,
     maxChangesPerSwitch: config.maxChanges,
+    ...(config.autoVlanRange === undefined ? {} : { autoVlanRange: config.autoVlanRange }),
     leaderElection: {
       leaseName: config.leaseName,
       leaseDurationMs: config.leaseDurationMs,
@@ -104,6 +106,15 @@ export async function runController(config: ControllerConfig): Promise<void> {
   server?.close();
 }
 
+function parseVlanRange(text: string): { min: number; max: number } {
+  const m = /^(\d{1,4})-(\d{1,4})$/.exec(text.trim());
+  const min = Number(m?.[1]);
+  const max = Number(m?.[2]);
+  if (m === null || min < 1 || max > 4094 || min > max)
+    throw new InvalidArgumentError(`expected MIN-MAX within 1-4094, got ${JSON.stringify(text)}`);
+  return { min, max };
+}
+
 export function controllerCommand(): Command {
   return new Command('patchbay-controller')
     .description('Programs the switch fabric from pods, Networks and cabling (leader-elected)')
@@ -129,7 +140,12 @@ export function controllerCommand(): Command {
     .option('--retry-period <duration>', 'between lease attempts', parseDuration, 2_000)
     .option('--metrics-port <port>', 'serve /metrics and /healthz here (0: off)', parseInteger, 9090)
     .option('--read-only', 'compute and report, never write to switches', false)
-    .option('--max-changes <n>', 'default cap on changes per switch per round', parseInteger, 100);
+    .option('--max-changes <n>', 'default cap on changes per switch per round', parseInteger, 100)
+    .option(
+      '--auto-vlans <min-max>',
+      'link VLANs for Networks with vlan mode auto (default 2-4093)',
+      parseVlanRange,
+    );
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -149,6 +165,7 @@ export async function main(argv: string[]): Promise<void> {
     metricsPort: number;
     readOnly: boolean;
     maxChanges: number;
+    autoVlans?: { min: number; max: number };
   }>();
   const config: ControllerConfig = {
     namespace: o.namespace,
@@ -165,6 +182,7 @@ export async function main(argv: string[]): Promise<void> {
   };
   if (o.kubeconfig !== undefined) config.kubeconfig = o.kubeconfig;
   if (o.identity !== undefined) config.identity = o.identity;
+  if (o.autoVlans !== undefined) config.autoVlanRange = o.autoVlans;
   await runController(config);
 }
 

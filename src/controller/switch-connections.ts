@@ -47,6 +47,8 @@ export interface SwitchConnection {
   target: SwitchTarget;
   driver: SwitchDriver | undefined;
   connected: boolean;
+  /** The first connection attempt has ended (connected or failed): until then, "unreachable" is unknown. */
+  attempted: boolean;
   lastError?: string;
   /** Bumped on every new driver: hold-down seeding is done once per driver. */
   generation: number;
@@ -80,6 +82,7 @@ function tlsOf(sw: Switch, secret: TlsSecret | undefined): OvsdbTlsOptions | und
 export class SwitchConnections {
   private readonly connections = new Map<string, SwitchConnection>();
   private generations = 0;
+  private attemptWaiters: (() => void)[] = [];
 
   constructor(private readonly options: ConnectionOptions) {}
 
@@ -103,6 +106,8 @@ export class SwitchConnections {
       s.endpoint,
       s.tlsSecretRef,
       s.tunnelIP,
+      s.bridge,
+      s.physicalSwitch,
       this.secretOf(sw)?.metadata?.resourceVersion,
       s.driver === 'dry-run' ? s.managedPorts : undefined,
     ]);
@@ -134,6 +139,7 @@ export class SwitchConnections {
           target: switchTargetOf(sw, undefined),
           driver: undefined,
           connected: false,
+          attempted: false,
           generation: ++this.generations,
           readOnly: sw.spec.readOnly ?? false,
           maxChanges: sw.spec.maxChangesPerReconcile,
@@ -169,9 +175,15 @@ export class SwitchConnections {
         parkingVlan: this.options.parkingVlan,
         vlanToVni: this.options.vlanToVni,
         client,
+        ...(sw.spec.bridge === undefined ? {} : { bridge: sw.spec.bridge }),
       });
     }
-    return new OvsdbVtepDriver(c.target, { endpoint, owner: this.options.owner, client });
+    return new OvsdbVtepDriver(c.target, {
+      endpoint,
+      owner: this.options.owner,
+      client,
+      ...(sw.spec.physicalSwitch === undefined ? {} : { physicalSwitch: sw.spec.physicalSwitch }),
+    });
   }
 
   private async connect(c: SwitchConnection, sw: Switch): Promise<void> {
@@ -211,7 +223,26 @@ export class SwitchConnections {
         c.retryTimer.unref?.();
       }
     }
+    c.attempted = true;
     this.options.onConnectionChange(c.name);
+    if (this.all().every((x) => x.attempted)) {
+      for (const w of this.attemptWaiters.splice(0)) w();
+    }
+  }
+
+  /**
+   * Resolves once every switch's first connection attempt has ended, or after `timeoutMs`: the first round
+   * then sees every reachable switch at once (one round, no switch reported unreachable while it connects).
+   */
+  async firstAttempts(timeoutMs: number): Promise<void> {
+    if (this.all().every((c) => c.attempted)) return;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.attemptWaiters.push(resolve);
+      timer = setTimeout(resolve, timeoutMs);
+      timer.unref?.();
+    });
+    clearTimeout(timer);
   }
 
   /** Refreshes managed ports of a connected switch from what it reports (ports come and go). */
@@ -229,6 +260,7 @@ export class SwitchConnections {
   }
 
   async close(): Promise<void> {
+    for (const w of this.attemptWaiters.splice(0)) w();
     const all = [...this.connections.values()];
     this.connections.clear();
     for (const c of all) {

@@ -9,6 +9,22 @@ const list = (v: string) =>
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+/** `30s`, `500ms`, `2m` or a bare number of milliseconds. */
+const duration = (v: string) => {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+  if (!m) throw new InvalidArgumentError(`"${v}" is not a duration (e.g. 500ms, 30s, 2m)`);
+  return Math.round(Number(m[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[(m[2] ?? 'ms') as 'ms']);
+};
+/** `uplink-a=nic1,uplink-b=nic2` -> { 'uplink-a': 'nic1', ... } */
+const roleMap = (v: string) => {
+  const out: Record<string, string> = {};
+  for (const pair of list(v)) {
+    const [role, nic, ...rest] = pair.split('=').map((s) => s.trim());
+    if (!role || !nic || rest.length) throw new InvalidArgumentError(`"${pair}" is not ROLE=NIC`);
+    out[role] = nic;
+  }
+  return out;
+};
 const positive = (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
@@ -31,6 +47,28 @@ const program = new Command('patchbay-daemon')
   .option('--default-network <name>', 'conf dir network name, or namespace/name of a NAD')
   .option('--global-namespaces <list>', 'namespaces whose NADs any pod may use', list, [] as string[])
   .option('--max-parallel <n>', 'CNI calls handled at once', positive, DEFAULTS.maxParallel)
+  .option('--lldp-socket <path>', "report this node's cabling from the lldpd behind this socket")
+  .option('--topology-interval <duration>', 'how often lldpd is read (lastSeen advances)', duration, 30_000)
+  .option(
+    '--topology-stale-after <duration>',
+    'an LLDP link unseen this long is stale (default 3x interval)',
+    duration,
+  )
+  .option('--nic-roles <list>', 'NIC roles of this node, e.g. uplink-a=nic1,uplink-b=nic2', roleMap, {})
+  .option(
+    '--fabric-wait <duration>',
+    "how long ADD waits for a fabric network's uplink (0: no wait)",
+    duration,
+    10_000,
+  )
+  .option(
+    '--uplinks-namespace <ns>',
+    "the controller's namespace (patchbay-uplinks.<node>)",
+    'patchbay-system',
+  )
+  .option('--pod-resources-socket <path>', "the kubelet's PodResources API", DEFAULTS.podResourcesSocket)
+  .option('--device-checkpoint <file>', "the kubelet device manager's checkpoint", DEFAULTS.deviceCheckpoint)
+  .option('--device-info-dir <dir>', 'device information files (NPWG)', DEFAULTS.deviceInfoDir)
   .option('--log-level <level>', 'pino level', 'info');
 
 program.parse();
@@ -45,8 +83,18 @@ const o = program.opts<{
   defaultNetwork?: string;
   globalNamespaces: string[];
   maxParallel: number;
+  lldpSocket?: string;
+  topologyInterval: number;
+  topologyStaleAfter?: number;
+  nicRoles: Record<string, string>;
+  fabricWait: number;
+  uplinksNamespace: string;
+  podResourcesSocket: string;
+  deviceCheckpoint: string;
+  deviceInfoDir: string;
   logLevel: string;
 }>();
+const wrapper = o.netnsWrapper ? o.netnsWrapper.split(/\s+/).filter(Boolean) : undefined;
 
 const logger = pino({ name: 'patchbay-daemon', level: o.logLevel }).child({ node: o.node });
 const daemon = await startDaemon({
@@ -56,10 +104,26 @@ const daemon = await startDaemon({
   cniConfDir: o.cniConfDir,
   ...(o.cniBinDir ? { cniBinDir: o.cniBinDir.split(':').filter(Boolean) } : {}),
   cacheDir: o.cacheDir,
-  ...(o.netnsWrapper ? { netnsWrapper: o.netnsWrapper.split(/\s+/).filter(Boolean) } : {}),
+  ...(wrapper ? { netnsWrapper: wrapper } : {}),
   ...(o.defaultNetwork ? { defaultNetwork: o.defaultNetwork } : {}),
   globalNamespaces: o.globalNamespaces,
   maxParallel: o.maxParallel,
+  ...(o.lldpSocket
+    ? {
+        topology: {
+          lldpSocket: o.lldpSocket,
+          intervalMs: o.topologyInterval,
+          ...(o.topologyStaleAfter ? { staleAfterMs: o.topologyStaleAfter } : {}),
+          roles: o.nicRoles,
+          // The NICs live where the delegates run.
+          ...(wrapper ? { linkWrapper: wrapper } : {}),
+        },
+      }
+    : {}),
+  fabricWait: { timeoutMs: o.fabricWait, namespace: o.uplinksNamespace },
+  podResourcesSocket: o.podResourcesSocket,
+  deviceCheckpoint: o.deviceCheckpoint,
+  deviceInfoDir: o.deviceInfoDir,
   logger,
 });
 

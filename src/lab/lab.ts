@@ -10,6 +10,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { V1Node } from '@kubernetes/client-node';
+import { ensureDaemonRbac, mintServiceAccountToken, writeTokenKubeconfig } from '../daemon/credentials.ts';
 import { loadKubeConfig } from '../kube/config.ts';
 import { ignoreNotFound } from '../kube/errors.ts';
 import { kubeRequest } from '../kube/request.ts';
@@ -17,6 +18,8 @@ import { waitFor } from '../util/wait.ts';
 import { ControlPlane, type LabOptions, type LabStatus } from './control-plane.ts';
 import type { Progress } from './deps/go-build.ts';
 import type { LabBinaries } from './deps/index.ts';
+import { type FabricOptions, LabFabric, savedTopology } from './fabric/fabric.ts';
+import type { FabricTopology } from './fabric/topology.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import type { NodeEmulatorConfig } from './node-emulator/emulator.ts';
 import {
@@ -55,7 +58,23 @@ export interface NodeOptions {
    * through the shim), the reference network becomes the daemon's default network, and the node daemon runs
    * beside the emulator with these credentials (its own, least-privilege; never the admin's).
    */
-  patchbay?: { daemonKubeconfig: string; extraArgs?: string[] };
+  patchbay?: {
+    daemonKubeconfig: string;
+    extraArgs?: string[];
+    /** More delegate dirs (after the reference plugins), e.g. the lab's `ovs` delegate. */
+    cniBinDirs?: string[];
+    /** More environment for the daemon and so its delegates (e.g. OVS_RUNDIR of the node's OVS). */
+    env?: Record<string, string>;
+  };
+}
+
+export interface LabUpOptions {
+  nodes?: number;
+  bins?: LabBinaries;
+  /** A switch fabric (`--topology seed`): its servers become the nodes, in Patchbay mode. */
+  topology?: FabricTopology;
+  /** The fabric controller's hold-down. */
+  holdDownMs?: number;
 }
 
 export interface NodeStatus {
@@ -118,21 +137,69 @@ export class Lab {
     };
   }
 
-  /** The control plane, then nodes server1..serverN (started when not running; existing ones kept). */
-  async up(progress: Progress, o: { nodes?: number; bins?: LabBinaries } = {}): Promise<LabStatus> {
+  /**
+   * The control plane, then nodes server1..serverN (started when not running; existing ones kept); with a
+   * topology, its fabric first and its servers as the nodes, each with its node daemon (Patchbay mode).
+   */
+  async up(progress: Progress, o: LabUpOptions = {}): Promise<LabStatus> {
     const status = await this.controlPlane.up(progress, o.bins);
     const swept = await sweepRemovedLabs();
     if (swept) progress(`removed ${swept} network namespaces of labs that no longer exist`);
-    const names = Array.from({ length: o.nodes ?? 0 }, (_, i) => `server${i + 1}`);
+    await this.markLab();
+    const fabric = o.topology ? this.fabric(o.topology, { holdDownMs: o.holdDownMs }) : undefined;
+    if (fabric) await fabric.up(progress);
+    const names = fabric
+      ? fabric.topology.servers.map((s) => s.name)
+      : Array.from({ length: o.nodes ?? 0 }, (_, i) => `server${i + 1}`);
+    const patchbay = fabric ? await this.fabricNodeOptions(fabric, progress) : undefined;
     const started = Date.now();
     // Started together: each is a Node process that takes seconds to load, most of it waiting on the CPU.
     for (const [i, name] of names.entries()) {
-      const pid = await this.startNode(name, { podSubnet: `10.244.${i + 1}.0/24` });
+      const pid = await this.startNode(name, {
+        podSubnet: `10.244.${i + 1}.0/24`,
+        ...(patchbay ? { patchbay: patchbay(name) } : {}),
+      });
       if (pid) progress(`node ${name} started (pid ${pid})`);
     }
     for (const name of names) await this.waitNodeReady(name, 90_000);
     if (names.length) progress(`nodes Ready in ${Date.now() - started} ms`);
     return status;
+  }
+
+  /** The lab's fabric for a topology (or the one it was brought up with). */
+  fabric(topology: FabricTopology, o: Pick<FabricOptions, 'holdDownMs' | 'namespaceSelector' | 'lldp'> = {}) {
+    return new LabFabric({
+      labDir: this.dir,
+      labId: this.labId,
+      pki: this.controlPlane.pki,
+      kc: loadKubeConfig(this.controlPlane.kubeconfig),
+      kubeconfig: this.controlPlane.kubeconfig,
+      topology,
+      ...(o.holdDownMs === undefined ? {} : { holdDownMs: o.holdDownMs }),
+      ...(o.namespaceSelector ? { namespaceSelector: o.namespaceSelector } : {}),
+      ...(o.lldp === undefined ? {} : { lldp: o.lldp }),
+    });
+  }
+
+  /**
+   * Patchbay mode for a fabric's servers: the daemon's own credentials (its RBAC, a ServiceAccount token),
+   * the `ovs` delegate beside the reference plugins, and the node's OVS instance in its environment.
+   */
+  async fabricNodeOptions(
+    fabric: LabFabric,
+    progress: Progress,
+  ): Promise<(server: string) => NonNullable<NodeOptions['patchbay']>> {
+    const admin = loadKubeConfig(this.controlPlane.kubeconfig);
+    await ensureDaemonRbac(admin);
+    const token = await mintServiceAccountToken(admin, { expirationSeconds: 7 * 24 * 3600 });
+    const daemonKubeconfig = join(fabric.dir, 'daemon.kubeconfig');
+    await writeTokenKubeconfig(daemonKubeconfig, admin, token);
+    const pluginDir = await fabric.pluginDir(progress);
+    return (server) => ({
+      daemonKubeconfig,
+      cniBinDirs: [pluginDir],
+      env: fabric.serverEnv(server),
+    });
   }
 
   /** Bounded: the node registered and its Ready condition is True, as the apiserver has it. */
@@ -221,12 +288,13 @@ export class Lab {
         `--socket=${p.socket}`,
         `--kubeconfig=${o.daemonKubeconfig}`,
         `--cni-conf-dir=${p.defaultNetDir}`,
-        `--cni-bin-dir=${bins.cniPluginDir}`,
+        `--cni-bin-dir=${[bins.cniPluginDir, ...(o.cniBinDirs ?? [])].join(':')}`,
         `--cache-dir=${p.daemonCache}`,
         `--netns-wrapper=ip netns exec ${nodeNetnsName(this.labId, name)}`,
         ...(o.extraArgs ?? []),
       ],
       p.daemonLog,
+      { ...process.env, ...o.env },
     );
     await writeRecord(p.daemonRecord, record);
   }
@@ -315,6 +383,8 @@ export class Lab {
         }
       }
     }
+    const topology = await savedTopology(this.dir);
+    if (topology) await this.fabric(topology).down(progress);
     const removed = await this.deleteNamespaces(() => true);
     if (removed) progress(`removed ${removed} network namespaces`);
     await rm(join(labMarkerDir, this.labId), { force: true });

@@ -9,11 +9,16 @@ function isFree(port: number): Promise<boolean> {
 }
 
 /**
- * The first run of `count` consecutive free loopback ports at or after `from` (a lab needs five: apiserver,
- * etcd client and peer, controller-manager, scheduler), so that several labs can run side by side.
+ * A run of `count` consecutive free loopback ports in `from..from+span` (a lab needs five: apiserver, etcd
+ * client and peer, controller-manager, scheduler), so that several labs can run side by side. The search
+ * starts at a slot picked by the process id: runs starting at the same moment would otherwise all find the
+ * same first free run before any of them binds it.
  */
 export async function freePortRun(from: number, count = 5, span = 3000): Promise<number> {
-  for (let base = from; base < from + span; base += count) {
+  const slots = Math.floor(span / count);
+  const first = process.pid % slots;
+  for (let k = 0; k < slots; k++) {
+    const base = from + ((first + k) % slots) * count;
     let ok = true;
     for (let i = 0; i < count && ok; i++) ok = await isFree(base + i);
     if (ok) return base;

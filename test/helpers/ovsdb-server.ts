@@ -36,6 +36,8 @@ export interface OvsdbServerOptions {
   noListeners?: boolean;
   /** Use this PKI (server key and certificate, CA) instead of making one; enables ssl remotes. */
   pki?: TestPki;
+  /** Log every JSON-RPC message from the first moment (also after a restart), to count requests. */
+  jsonrpcLog?: boolean;
 }
 
 const live = new Set<ProcessRecord>();
@@ -210,6 +212,7 @@ export class TestOvsdbServer {
       `--unixctl=${this.ctlPath}`,
       `--log-file=${this.logPath}`,
     ];
+    if (this.options.jsonrpcLog) args.push('--verbose=jsonrpc:file:dbg');
     if (!this.options.noListeners) {
       args.push(`--remote=punix:${this.unixPath}`, `--remote=ptcp:${this.tcpPort}:127.0.0.1`);
     }

@@ -22,6 +22,11 @@ export interface OvsdbDriverOptions {
   owner: string;
   client?: Omit<OvsdbClientOptions, 'endpoint'>;
   connectTimeoutMs?: number;
+  /**
+   * Passive endpoints (`pssl:`/`ptcp:`, for switches that dial out to their manager): how long one attempt
+   * listens for the switch to call in (default 60 s; the switch's own reconnect backoff is up to 8 s in OVS).
+   */
+  passiveWaitMs?: number;
 }
 
 export class OvsdbSession {
@@ -42,6 +47,7 @@ export class OvsdbSession {
     const client = await connectOvsdb({ ...this.options.client, endpoint: this.options.endpoint });
     this.client = client;
     try {
+      if (client.passive) await client.waitConnected(this.options.passiveWaitMs ?? 60_000);
       this.schema = await client.getSchema(this.db);
       const monitor = await client.monitor(this.db, tables);
       this.monitor = monitor;

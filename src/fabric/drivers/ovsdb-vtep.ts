@@ -46,7 +46,13 @@ const db = 'hardware_vtep';
 const unknownDst = 'unknown-dst';
 const encapsulation = 'vxlan_over_ipv4';
 
-export type VtepDriverOptions = OvsdbDriverOptions;
+export interface VtepDriverOptions extends OvsdbDriverOptions {
+  /**
+   * The Physical_Switch whose ports are managed. Omitted: the database's only Physical_Switch, or (with several)
+   * the one named like the Switch. Ports of every other Physical_Switch are never touched.
+   */
+  physicalSwitch?: string;
+}
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
@@ -106,7 +112,7 @@ export class OvsdbVtepDriver implements SwitchDriver {
   private snapshot(): View {
     const cache = this.session.cache;
     const byUuid = (table: string) => new Map(cache.rows(table).map((r) => [r._uuid!, r]));
-    const switchRow = cache.rows('Physical_Switch').find((r) => r.name === this.target.name);
+    const switchRow = this.physicalSwitchRow(cache.rows('Physical_Switch'));
     const portRows = byUuid('Physical_Port');
     const ports = new Map<string, PlainRow>();
     for (const u of (switchRow?.ports as string[] | undefined) ?? []) {
@@ -124,6 +130,16 @@ export class OvsdbVtepDriver implements SwitchDriver {
     };
   }
 
+  private physicalSwitchName(): string {
+    return this.options.physicalSwitch ?? this.target.name;
+  }
+
+  private physicalSwitchRow(rows: PlainRow[]): PlainRow | undefined {
+    if (this.options.physicalSwitch !== undefined)
+      return rows.find((r) => r.name === this.options.physicalSwitch);
+    return rows.length === 1 ? rows[0] : rows.find((r) => r.name === this.target.name);
+  }
+
   async read(): Promise<SwitchActual> {
     const view = this.snapshot();
     this.lastRead = view;
@@ -132,7 +148,10 @@ export class OvsdbVtepDriver implements SwitchDriver {
       actual.problems.push({
         reason: 'PortMissing',
         switch: this.target.name,
-        message: `the switch's database has no Physical_Switch named ${this.target.name}`,
+        message:
+          this.options.physicalSwitch === undefined
+            ? `the switch's database has no single Physical_Switch and none named ${this.target.name} (set spec.physicalSwitch)`
+            : `the switch's database has no Physical_Switch named ${this.options.physicalSwitch}`,
       });
       return actual;
     }
@@ -168,7 +187,7 @@ export class OvsdbVtepDriver implements SwitchDriver {
     const view = this.lastRead;
     if (view === undefined) throw new SwitchApplyError(this.target.name, 'apply before read');
     if (view.switchRow === undefined && ops.length > 0) {
-      throw new SwitchApplyError(this.target.name, `no Physical_Switch named ${this.target.name}`);
+      throw new SwitchApplyError(this.target.name, `no Physical_Switch named ${this.physicalSwitchName()}`);
     }
     const t = (name: string) => this.session.table(name);
     const operations: Operation[] = [];
@@ -297,8 +316,20 @@ export class OvsdbVtepDriver implements SwitchDriver {
       const existing = [...view.locators.values()].find(
         (l) => l.dst_ip === ip && l.encapsulation_type === encapsulation && l.tunnel_key === undefined,
       );
-      if (existing !== undefined) ref = existing._uuid!;
-      else {
+      if (existing !== undefined) {
+        ref = existing._uuid!;
+        // Physical_Locator is not a root table: the server drops a locator once nothing refers to it (ovs-vtep's
+        // Tunnel rows come and go), so one from our read may be gone. Then this wait fails the transaction as a
+        // retryable conflict instead of a referential integrity error.
+        operations.push(
+          waitRows(
+            'Physical_Locator',
+            whereUuid(ref),
+            ['dst_ip'],
+            [encodeRow(t('Physical_Locator'), { dst_ip: ip })],
+          ),
+        );
+      } else {
         ref = `loc${locatorRefs.size}`;
         operations.push(
           insertRow(

@@ -4,6 +4,8 @@
  * network namespaces that are always removed.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ensureGoProgram } from '../../../src/lab/deps/go-build.ts';
 import { cniPlugins, shim } from '../../../src/lab/deps/go-modules.ts';
 import { run } from '../../../src/lab/exec.ts';
@@ -36,7 +38,33 @@ export async function netnsList(): Promise<string[]> {
     .filter(Boolean);
 }
 
+/**
+ * Who made each test namespace: several test runs (and engineers) share the machine, and a sweep must only
+ * take what a dead run left behind, never a namespace a live run is using.
+ */
+const OWNERS_DIR = '/run/patchbay-test-netns';
+/** A namespace without an owner record (made by other code) is swept only once it is this old. */
+const UNOWNED_GRACE_MS = 30 * 60_000;
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function inUseByLiveRun(name: string): Promise<boolean> {
+  const owner = await readFile(join(OWNERS_DIR, name), 'utf8').catch(() => undefined);
+  if (owner !== undefined) return isAlive(Number(owner));
+  const made = await stat(`/run/netns/${name}`).catch(() => undefined);
+  return made !== undefined && Date.now() - made.mtimeMs < UNOWNED_GRACE_MS;
+}
+
 export async function addNetns(name: string): Promise<string> {
+  await mkdir(OWNERS_DIR, { recursive: true });
+  await writeFile(join(OWNERS_DIR, name), String(process.pid));
   await run('ip', ['netns', 'add', name], { timeoutMs: 10_000 });
   await run('ip', ['-n', name, 'link', 'set', 'lo', 'up'], { timeoutMs: 10_000 });
   return `/run/netns/${name}`;
@@ -44,11 +72,13 @@ export async function addNetns(name: string): Promise<string> {
 
 export async function deleteNetns(name: string): Promise<void> {
   await run('ip', ['netns', 'delete', name], { timeoutMs: 10_000, allowFailure: true });
+  await rm(join(OWNERS_DIR, name), { force: true });
 }
 
-/** Namespaces a crashed earlier run left behind (ours only: by prefix). */
+/** Namespaces a crashed earlier run left behind: ours by prefix, and only those no live run owns. */
 export async function sweepNetns(prefix: string): Promise<void> {
-  for (const ns of await netnsList()) if (ns.startsWith(prefix)) await deleteNetns(ns);
+  for (const ns of await netnsList())
+    if (ns.startsWith(prefix) && !(await inUseByLiveRun(ns))) await deleteNetns(ns);
 }
 
 /** Runs `fn` with fresh namespaces that are deleted afterwards, whatever happens. */

@@ -35,7 +35,7 @@ export async function createSeed(
   kc: KubeConfig,
   names: SeedNames,
   endpoints: [string, string],
-  switchExtra: Record<string, unknown> = {},
+  switchExtra: Record<string, unknown> | ((index: number) => Record<string, unknown>) = {},
 ): Promise<void> {
   await kubeRequest(kc, {
     method: 'POST',
@@ -62,7 +62,7 @@ export async function createSeed(
           driver: 'ovsdb-vswitch',
           endpoint: endpoints[i],
           managedPorts: { names: ['p1', 'p2', 'p3'] },
-          ...switchExtra,
+          ...(typeof switchExtra === 'function' ? switchExtra(i) : switchExtra),
         },
       },
     });

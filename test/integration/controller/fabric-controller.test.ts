@@ -67,11 +67,13 @@ describe('fabric controller (real apiserver, real ovsdb-servers)', () => {
       namespace: names.namespace,
       owner: `test-${names.suffix}`,
       holdDownMs: HOLD_MS,
+      // Generous: on a loaded machine the apiserver can take seconds per request, and every lost term
+      // re-seeds the hold-down (every owned binding held as if just used), which would mask what is tested.
       leaderElection: {
         leaseName: `fabric-${names.suffix}`,
-        leaseDurationMs: 3_000,
-        renewDeadlineMs: 2_000,
-        retryPeriodMs: 300,
+        leaseDurationMs: 15_000,
+        renewDeadlineMs: 10_000,
+        retryPeriodMs: 1_000,
       },
       log: (l) => logs.push(`${Date.now() % 100_000} ${l}`),
     });
@@ -242,7 +244,11 @@ describe('fabric controller (real apiserver, real ovsdb-servers)', () => {
     };
     try {
       const a = start('replica-a');
-      await waitFor('replica-a to lead', async () => (await holder()) === 'replica-a', { timeoutMs: 30_000 });
+      // A process start (tsx compile, informer sync) takes tens of seconds on a loaded 2-core machine.
+      await waitFor('replica-a to lead', async () => (await holder()) === 'replica-a', {
+        timeoutMs: 120_000,
+        intervalMs: 200,
+      });
       start('replica-b');
       await waitFor(
         'replica-b to be up (informers synced, campaigning)',

@@ -443,6 +443,38 @@ describe('parallel pods', () => {
   });
 });
 
+describe('NADs from the informer', () => {
+  it('reads a NAD it has from memory, and one it lacks (created a moment ago) with a GET', async () => {
+    await withNamespace(lab.kc, 'dmn', async (ns) => {
+      const nads = f.daemon!.nads!;
+      await createNad(lab.kc, ns, 'known', macvlanConf('known', 'nic1', '10.78.0.0/24'));
+      await waitFor('the informer has the NAD', () => nads.informer.get('known', ns) !== undefined, {
+        timeoutMs: 30_000,
+      });
+      const attach = async (name: string, network: string) => {
+        const pod = await createPod(lab.kc, f, ns, name, { 'k8s.v1.cni.cncf.io/networks': network });
+        await withSandbox(pod, async (s) => {
+          const add = await shim(f, 'ADD', s);
+          assert.equal(add.code, 0, add.stdout);
+          assert.equal((await shim(f, 'DEL', s)).code, 0);
+        });
+      };
+      const before = { ...nads.stats };
+      await attach('from-cache', 'known');
+      assert.deepEqual(nads.stats, { cacheHits: before.cacheHits + 1, gets: before.gets });
+      // The watch lagging a NAD's creation, made certain: the informer stopped while the NAD appears.
+      await nads.informer.stop();
+      try {
+        await createNad(lab.kc, ns, 'fresh', macvlanConf('fresh', 'nic1', '10.78.0.0/24'));
+        await attach('from-get', 'fresh');
+        assert.deepEqual(nads.stats, { cacheHits: before.cacheHits + 1, gets: before.gets + 1 });
+      } finally {
+        await nads.informer.start();
+      }
+    });
+  });
+});
+
 describe('main.ts as a process', () => {
   it('starts from flags with a token kubeconfig file, serves the shim, and stops on SIGTERM', async () => {
     const kubeconfig = join(f.dir, 'daemon.kubeconfig');
@@ -467,7 +499,8 @@ describe('main.ts as a process', () => {
       join(f.dir, 'daemon.log'),
     );
     try {
-      await waitFor('the daemon socket', () => existsSync(socket), { timeoutMs: 20_000 });
+      // A Node process under tsx can take 30 s to start on a loaded 2-core machine.
+      await waitFor('the daemon socket', () => existsSync(socket), { timeoutMs: 90_000 });
       const status = await shim(f, 'STATUS', undefined, { socket });
       assert.equal(status.code, 0, status.stdout);
     } finally {
@@ -501,6 +534,8 @@ describe('the daemon credentials', () => {
     };
     for (const [verb, resource, group] of [
       ['get', 'network-attachment-definitions', 'k8s.cni.cncf.io'],
+      ['list', 'network-attachment-definitions', 'k8s.cni.cncf.io'],
+      ['watch', 'network-attachment-definitions', 'k8s.cni.cncf.io'],
       ['list', 'pods', ''],
       ['watch', 'pods', ''],
       ['patch', 'pods', ''],
@@ -514,7 +549,7 @@ describe('the daemon credentials', () => {
       assert.equal(await can(verb, resource, group), true, `${verb} ${resource}`);
     for (const [verb, resource, group] of [
       ['create', 'network-attachment-definitions', 'k8s.cni.cncf.io'],
-      ['list', 'network-attachment-definitions', 'k8s.cni.cncf.io'],
+      ['update', 'network-attachment-definitions', 'k8s.cni.cncf.io'],
       ['delete', 'pods', ''],
       ['create', 'pods', ''],
       ['get', 'secrets', ''],

@@ -196,7 +196,12 @@ export async function shim(
   f: NodeFixture,
   verb: 'ADD' | 'DEL' | 'CHECK' | 'STATUS' | 'GC',
   s?: Sandbox,
-  o: { runtimeConfig?: Record<string, unknown>; valid?: GcAttachment[]; socket?: string } = {},
+  o: {
+    runtimeConfig?: Record<string, unknown>;
+    valid?: GcAttachment[];
+    socket?: string;
+    timeoutMs?: number;
+  } = {},
 ): Promise<ShimRun> {
   const list = parseConfList(
     JSON.stringify({
@@ -227,7 +232,12 @@ export async function shim(
     env.CNI_IFNAME = 'eth0';
     if (s.args) env.CNI_ARGS = s.args;
   }
-  const r = await runPluginProcess(join(f.shimDir, 'patchbay'), env, JSON.stringify(conf), 60_000);
+  const r = await runPluginProcess(
+    join(f.shimDir, 'patchbay'),
+    env,
+    JSON.stringify(conf),
+    o.timeoutMs ?? 60_000,
+  );
   let json: Record<string, unknown> | undefined;
   try {
     json = JSON.parse(r.stdout);

@@ -185,22 +185,91 @@ describe('fabric inputs from Kubernetes objects', () => {
     assert.deepEqual(ports('sw2'), { p1: [[102, 2222]] });
   });
 
-  it('an auto VLAN not yet allocated is reported, not placed', () => {
-    const auto: Network = {
-      ...network('x', 5, 1, { nic: 'nic1' }),
-      spec: { ...network('x', 5, 1, { nic: 'nic1' }).spec, vlan: { mode: 'auto' } },
+  it("a generated NAD not stored yet counts where its Network's selector allows the namespace", () => {
+    const selective: Network = {
+      ...network('green', 2222, 102, { nic: 'nic1' }),
+      spec: {
+        ...network('green', 2222, 102, { nic: 'nic1' }).spec,
+        namespaceSelector: { matchLabels: { fabric: 'yes' } },
+      },
     };
     const inputs = buildFabricInputs({
-      networks: [auto],
-      nads: [],
+      networks: [network('blue', 1111, 101, { nic: 'nic1' }), selective],
+      // A hand-written NAD named like a Network wins over the Network: it is what the pod gets.
+      nads: [
+        {
+          metadata: { name: 'blue', namespace: 'mine' },
+          spec: { config: '{"cniVersion":"1.0.0","name":"p","type":"bridge"}' },
+        },
+      ],
+      topologies: [topology('server1', [['nic1', 'sw1', 'p1']])],
+      switches: [sw('sw1', ['p1'])],
+      namespaces: [
+        { metadata: { name: 'team', labels: { fabric: 'yes' } } },
+        { metadata: { name: 'other' } },
+        { metadata: { name: 'mine' } },
+      ],
+      pods: [
+        podRecord(pod('team', 'a', 'server1', 'blue,green'))!,
+        podRecord(pod('other', 'b', 'server1', 'blue,green'))!,
+        podRecord(pod('mine', 'c', 'server1', 'blue'))!,
+        podRecord(pod('gone', 'd', 'server1', 'blue'))!,
+      ],
+      switchPorts: new Map(),
+      nowMs: 0,
+      topologyStaleAfterMs: 1,
+    });
+    assert.deepEqual(
+      inputs.pods.map((p) => [p.name, p.networks]),
+      [
+        ['a', ['blue', 'green']],
+        ['b', ['blue']],
+      ],
+    );
+  });
+
+  it('auto VLANs: allocated around static and hand-written ones, recorded ones kept, oldest first', () => {
+    const auto = (name: string, created: string, recorded?: number): Network => {
+      const base = network(name, 7000 + name.length, 1, { nic: 'nic1' });
+      return {
+        ...base,
+        metadata: { ...base.metadata, creationTimestamp: created } as Network['metadata'],
+        spec: { ...base.spec, vlan: { mode: 'auto' } },
+        ...(recorded === undefined ? {} : { status: { vlan: recorded } }),
+      };
+    };
+    const inputs = buildFabricInputs({
+      networks: [
+        auto('young', '2026-01-02T00:00:00Z'),
+        auto('old', '2026-01-01T00:00:00Z'),
+        auto('kept', '2026-01-03T00:00:00Z', 9),
+        network('static2', 1, 2, { nic: 'nic1' }),
+      ],
+      nads: [
+        {
+          metadata: { name: 'legacy', namespace: 'team' },
+          spec: {
+            config: '{"cniVersion":"1.0.0","name":"l","type":"macvlan","master":"nic3","vlan":3,"vni":4444}',
+          },
+        },
+      ],
       topologies: [],
       switches: [],
       pods: [],
       switchPorts: new Map(),
       nowMs: 0,
       topologyStaleAfterMs: 1,
+      reservedVlans: [4],
+      pendingVlans: new Map([['young', 6]]),
     });
-    assert.equal(inputs.networks.length, 0);
-    assert.match(inputs.problems[0]!.message, /no link VLAN yet/);
+    // static 2, NAD 3, reserved 4: old (first by age) gets 5; young keeps its pending 6; kept keeps 9.
+    assert.deepEqual(Object.fromEntries(inputs.autoVlans), { old: 5, young: 6, kept: 9 });
+    assert.deepEqual(inputs.networks.map((n) => [n.name, n.vlan]).sort(), [
+      ['kept', 9],
+      ['old', 5],
+      ['static2', 2],
+      ['team/legacy', 3],
+      ['young', 6],
+    ]);
   });
 });
