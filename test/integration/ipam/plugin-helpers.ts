@@ -30,7 +30,9 @@ export async function ipamNode(
 ): Promise<NodeFixture> {
   const f = await setUpNode(lab.kc, lab.binaries, { prefix });
   const start = f.start.bind(f);
-  f.start = (more = {}) => start({ cniBinDir: [f.pluginDir, f.shimDir], ...extra, ...more });
+  // No fabric controller runs here: a Network's NAD (it carries a VNI) must not wait for switch ports.
+  f.start = (more = {}) =>
+    start({ cniBinDir: [f.pluginDir, f.shimDir], fabricWait: { timeoutMs: 0 }, ...extra, ...more });
   return f;
 }
 
