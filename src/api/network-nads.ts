@@ -138,6 +138,9 @@ export function buildNadConfig(network: Network): Json {
         detail: 'is set while spec.ipam is set too: give addressing in one place',
       });
     first.ipam = ipam;
+    // Source-based routing (the reference `sbr` plugin): the interface's routes move to a table of its own,
+    // selected by a rule on its source address, so replies leave by the interface the request came in on.
+    if (!plugins.some((p) => p.type === 'sbr')) plugins.splice(1, 0, { type: 'sbr' });
   }
   if (s.mtu !== undefined && (s.attachment.type === 'sriov' || s.attachment.type === 'host-device'))
     plugins.push({ type: 'tuning', mtu: s.mtu });

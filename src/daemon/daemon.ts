@@ -11,6 +11,7 @@ import { DEFAULT_DEVICE_INFO_DIR } from './device/device-info.ts';
 import { KubeletDevices } from './device/pod-devices.ts';
 import { DEFAULT_POD_RESOURCES_SOCKET } from './device/podresources.ts';
 import { FabricWait, type FabricWaitOptions, fabricNetworksOf } from './fabric-wait.ts';
+import { delegateWrapper, IpamPlugin, isIpamCall, routeIpam } from './ipam-plugin.ts';
 import { type ClusterAccess, MetaPlugin } from './meta-plugin.ts';
 import { NadSource } from './nad-source.ts';
 import type { PodInfo } from './networks.ts';
@@ -63,6 +64,8 @@ export interface DaemonHandle {
   socket: string;
   meta: MetaPlugin;
   pods?: PodSource;
+  /** `patchbay-ipam` (with cluster access only). */
+  ipam?: IpamPlugin;
   nads?: NadSource;
   topology?: TopologyReporter;
   fabricWait?: FabricWait;
@@ -98,6 +101,7 @@ export async function startDaemon(config: DaemonConfig): Promise<DaemonHandle> {
   let pods: PodSource | undefined;
   let nads: NadSource | undefined;
   let cluster: ClusterAccess | undefined;
+  let ipam: IpamPlugin | undefined;
   if (config.kubeConfig) {
     const warn = (what: string) => (err: unknown) =>
       logger.warn({ err: err instanceof Error ? err.message : String(err) }, what);
@@ -106,7 +110,17 @@ export async function startDaemon(config: DaemonConfig): Promise<DaemonHandle> {
     nads = new NadSource(config.kubeConfig);
     nads.start(warn('NAD informer'));
     cluster = clusterAccess(config.kubeConfig, config.node, pods, nads);
+    const source = pods;
+    ipam = new IpamPlugin({
+      kc: config.kubeConfig,
+      node: config.node,
+      cacheDir: config.cacheDir ?? DEFAULTS.cacheDir,
+      getPod: (ns, name, uid) => source.get(ns, name, uid),
+      logger,
+    });
+    ipam.start();
   }
+  const socket = config.socket ?? DEFAULTS.socket;
   let fabricWait: FabricWait | undefined;
   if (config.kubeConfig && config.fabricWait?.timeoutMs !== 0) {
     fabricWait = new FabricWait(config.kubeConfig, config.node, config.fabricWait ?? {}, logger);
@@ -119,7 +133,7 @@ export async function startDaemon(config: DaemonConfig): Promise<DaemonHandle> {
     cache,
     confDir: config.cniConfDir ?? DEFAULTS.cniConfDir,
     cniPath: config.cniBinDir ?? [],
-    wrapper: config.netnsWrapper ?? [],
+    wrapper: delegateWrapper(socket, config.netnsWrapper ?? [], DEFAULT_SOCKET),
     ...(config.defaultNetwork ? { defaultNetwork: config.defaultNetwork } : {}),
     globalNamespaces: config.globalNamespaces ?? [],
     ...(cluster ? { cluster } : {}),
@@ -140,12 +154,14 @@ export async function startDaemon(config: DaemonConfig): Promise<DaemonHandle> {
   let server: SocketServer;
   try {
     server = await SocketServer.listen({
-      path: config.socket ?? DEFAULTS.socket,
-      handler: shimCallHandler(meta.handle),
+      path: socket,
+      handler: shimCallHandler(routeIpam(meta.handle, ipam)),
+      unlimited: isIpamCall,
       logger,
       maxConcurrent: config.maxParallel ?? DEFAULTS.maxParallel,
     });
   } catch (err) {
+    await ipam?.stop();
     await pods?.stop();
     await nads?.stop();
     await fabricWait?.stop();
@@ -165,12 +181,14 @@ export async function startDaemon(config: DaemonConfig): Promise<DaemonHandle> {
     socket: server.path,
     meta,
     ...(pods ? { pods } : {}),
+    ...(ipam ? { ipam } : {}),
     ...(nads ? { nads } : {}),
     ...(topology ? { topology } : {}),
     ...(fabricWait ? { fabricWait } : {}),
     async close() {
       await server.close();
       await meta.drain();
+      await ipam?.stop();
       await topology?.stop();
       await fabricWait?.stop();
       await pods?.stop();

@@ -31,6 +31,11 @@ export interface SocketServerOptions {
   maxQueued?: number;
   /** A client must deliver its whole request within this time. */
   readTimeoutMs?: number;
+  /**
+   * Calls that bypass the limit: those made from inside calls being served (the `patchbay-ipam` call of a
+   * delegate), which would otherwise wait for a slot their own caller holds.
+   */
+  unlimited?: (request: ShimRequest) => boolean;
 }
 
 /** A counting semaphore: `run` waits for a slot; `full` says whether waiting is still allowed. */
@@ -180,13 +185,15 @@ export class SocketServer {
   }
 
   private async dispatch(request: ShimRequest): Promise<ShimResponse> {
-    if (this.limiter.saturated) {
+    if (this.limiter.saturated && !this.o.unlimited?.(request)) {
       this.log.warn({ verb: request.verb }, 'too many shim calls waiting; asking to retry');
       return errorResponse(CniErrorCode.TryAgainLater, 'patchbay daemon busy', 'too many calls in progress');
     }
     const started = performance.now();
     try {
-      const response = await this.limiter.run(() => this.o.handler(request));
+      const response = this.o.unlimited?.(request)
+        ? await this.o.handler(request)
+        : await this.limiter.run(() => this.o.handler(request));
       this.log.info(
         {
           verb: request.verb,

@@ -108,16 +108,60 @@ export class BlockAllocator {
       const other = byName.get(name);
       if (!other || newer(b, other)) byName.set(name, b);
     }
-    const prefix = `${pool}-v${space.family}-`;
+    const prefix = space.blockNamePrefix(pool);
     return [...byName.values()].filter((b) => b.metadata.name.startsWith(prefix));
   }
 
-  /** One address per family of the pool; idempotent for the same key. */
+  /** Every block of a pool, whatever its CIDR (a DEL needs no pool spec: the pool may be gone by then). */
+  private allBlocksOf(pool: string): IpBlock[] {
+    const byName = new Map<string, IpBlock>();
+    for (const b of this.source.list()) if (b.spec.pool === pool) byName.set(b.metadata.name, b);
+    for (const [name, b] of this.known) {
+      if (b.spec.pool !== pool) continue;
+      const other = byName.get(name);
+      if (!other || newer(b, other)) byName.set(name, b);
+    }
+    return [...byName.values()];
+  }
+
+  /**
+   * One address per family of the pool; idempotent for the same key. A family with several CIDRs fills them
+   * in order: the next one is used once the earlier ones are full. A fixed address goes to the CIDR holding it.
+   */
   async allocate(req: AllocateRequest): Promise<Allocated[]> {
     const out: Allocated[] = [];
-    for (const space of req.pool.spaces) {
-      const fixed = req.fixed?.find((a) => a.family === space.family);
-      out.push(await this.allocateIn(req, space, fixed));
+    for (const family of [4, 6] as const) {
+      const spaces = req.pool.spaces.filter((s) => s.family === family);
+      if (spaces.length === 0) continue;
+      const fixed = req.fixed?.find((a) => a.family === family);
+      const existing = spaces.map((s) => this.existing(req.pool.name, s, req)).find((a) => a);
+      if (existing) {
+        out.push(existing);
+        continue;
+      }
+      if (fixed) {
+        const space = spaces.find((s) => s.contains(fixed)) ?? spaces[0]!;
+        out.push(await this.allocateIn(req, space, fixed));
+        continue;
+      }
+      let done: Allocated | undefined;
+      for (const [i, space] of spaces.entries()) {
+        try {
+          done = await this.allocateIn(req, space);
+          break;
+        } catch (err) {
+          const last = i === spaces.length - 1;
+          if (!(err instanceof AllocationError) || err.reason !== 'exhausted' || last) {
+            if (last && err instanceof AllocationError && err.reason === 'exhausted' && spaces.length > 1)
+              throw new AllocationError(
+                `pool ${req.pool.name} has no free IPv${family} address left (${spaces.map((s) => s.describe()).join(', ')})`,
+                'exhausted',
+              );
+            throw err;
+          }
+        }
+      }
+      out.push(done!);
     }
     return out;
   }
@@ -192,7 +236,10 @@ export class BlockAllocator {
       const target =
         blocks.find((b) => b.spec.node === this.node && roomIn(b) > 0n)?.metadata.name ??
         (await this.claimBlock(pool, space, new Set(blocks.map((b) => blockIndex(b))))) ??
-        blocks.find((b) => roomIn(b) > 0n)?.metadata.name;
+        // Read the blocks again: losing a claim race means a block the cache had not shown yet exists now.
+        this.blocksOf(pool, space)
+          .sort(byIndex)
+          .find((b) => roomIn(b) > 0n)?.metadata.name;
       if (target) this.pending.set(target, (this.pending.get(target) ?? 0) + 1);
       return target;
     });
@@ -232,7 +279,7 @@ export class BlockAllocator {
     }
     const index = space.blockIndexOf(address);
     const offset = address.value - space.blockCidr(index).base;
-    const name = blockName(pool, space.family, index);
+    const name = blockName(pool, space.family, index, space.ordinal);
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
       const exists =
         this.blocksOf(pool, space).some((b) => b.metadata.name === name) || (await this.refresh(name));
@@ -285,18 +332,41 @@ export class BlockAllocator {
    * Releases what `key` holds in the pool (compare-and-release): 'released', 'absent' when it held nothing
    * (an idempotent or late DEL), or 'claimed' when an IPAMClaim owns the address and keeps it.
    */
-  async release(pool: PoolRef, key: AllocationKey): Promise<'released' | 'absent' | 'claimed'> {
+  async release(pool: PoolRef | string, key: AllocationKey): Promise<'released' | 'absent' | 'claimed'> {
     let outcome: 'released' | 'absent' | 'claimed' = 'absent';
-    for (const space of pool.spaces) {
-      for (const block of this.blocksOf(pool.name, space)) {
-        const holds = Object.values(block.spec.allocations ?? {}).some((a) => sameKey(a, key));
-        if (!holds) continue;
-        const r = await this.enqueue(block.metadata.name, { kind: 'release', key });
-        if (r.outcome === 'ok') outcome = 'released';
-        else if (r.outcome === 'kept' && outcome === 'absent') outcome = 'claimed';
-      }
+    for (const block of this.allBlocksOf(typeof pool === 'string' ? pool : pool.name)) {
+      const holds = Object.values(block.spec.allocations ?? {}).some((a) => sameKey(a, key));
+      if (!holds) continue;
+      const r = await this.enqueue(block.metadata.name, { kind: 'release', key });
+      if (r.outcome === 'ok') outcome = 'released';
+      else if (r.outcome === 'kept' && outcome === 'absent') outcome = 'claimed';
     }
     return outcome;
+  }
+
+  /** What `key` holds in the pool, from the cache (CHECK). */
+  held(pool: string, key: AllocationKey): Array<{ block: IpBlock; offset: bigint }> {
+    const out: Array<{ block: IpBlock; offset: bigint }> = [];
+    for (const block of this.allBlocksOf(pool))
+      for (const [offset, a] of Object.entries(block.spec.allocations ?? {}))
+        if (sameKey(a, key)) out.push({ block, offset: BigInt(offset) });
+    return out;
+  }
+
+  /** Allocations of this node in `network` (GC): block name, offset and allocation. */
+  nodeAllocations(network: string): Array<{ pool: string; block: string; allocation: Allocation }> {
+    const byName = new Map<string, IpBlock>();
+    for (const b of this.source.list()) byName.set(b.metadata.name, b);
+    for (const [name, b] of this.known) {
+      const other = byName.get(name);
+      if (!other || newer(b, other)) byName.set(name, b);
+    }
+    const out: Array<{ pool: string; block: string; allocation: Allocation }> = [];
+    for (const block of byName.values())
+      for (const a of Object.values(block.spec.allocations ?? {}))
+        if (a.node === this.node && a.network === network)
+          out.push({ pool: block.spec.pool, block: block.metadata.name, allocation: a });
+    return out;
   }
 
   /**
@@ -463,7 +533,7 @@ function newBlock(
     apiVersion: 'patchbay.dev/v1alpha1',
     kind: 'IPBlock',
     metadata: {
-      name: blockName(pool, space.family, index),
+      name: blockName(pool, space.family, index, space.ordinal),
       labels: { [poolLabel]: pool, ...(node ? { [nodeLabel]: node } : {}) },
     },
     spec: { pool, cidr: formatCidr(space.blockCidr(index)), ...(node ? { node } : {}), allocations },

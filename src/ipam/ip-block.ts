@@ -63,6 +63,6 @@ export const sameKey = (a: AllocationKey, b: AllocationKey) =>
   a.containerID === b.containerID && a.network === b.network && a.interface === b.interface;
 
 /** Block names are stable and derivable: a create race for the same block is an AlreadyExists, not a duplicate. */
-export function blockName(pool: string, family: 4 | 6, index: bigint): string {
-  return `${pool}-v${family}-${index.toString(16)}`;
+export function blockName(pool: string, family: 4 | 6, index: bigint, ordinal = 0): string {
+  return `${pool}-v${family}${ordinal ? `c${ordinal}` : ''}-${index.toString(16)}`;
 }

@@ -22,6 +22,11 @@ export interface PoolRangeSpec {
   gateway?: string;
   /** Prefix length of the allocation blocks the pool is sharded into (default /26 for IPv4, /120 for IPv6). */
   blockPrefix?: number;
+  /**
+   * Which CIDR of its family this is within the pool (0 for the first): block names carry it, so that two
+   * IPv4 CIDRs of one pool never name the same block.
+   */
+  ordinal?: number;
 }
 
 export class PoolSpecError extends Error {
@@ -43,9 +48,11 @@ export class PoolSpace {
   readonly allocatable: IntervalSet;
   readonly blockPrefix: number;
   readonly gateway?: Address;
+  readonly ordinal: number;
 
   constructor(spec: PoolRangeSpec, field = 'spec') {
     this.cidr = wrap(`${field}.cidr`, () => parseCidr(spec.cidr));
+    this.ordinal = spec.ordinal ?? 0;
     const bits = familyBits(this.cidr.family);
     const defaultBlock = this.cidr.family === 4 ? 26 : 120;
     this.blockPrefix = Math.max(this.cidr.prefix, spec.blockPrefix ?? defaultBlock);
@@ -103,6 +110,11 @@ export class PoolSpace {
 
   isAllocatable(a: Address): boolean {
     return a.family === this.cidr.family && this.allocatable.has(a.value);
+  }
+
+  /** Names of this space's blocks in `pool` start with this (see blockName). */
+  blockNamePrefix(pool: string): string {
+    return `${pool}-v${this.family}${this.ordinal ? `c${this.ordinal}` : ''}-`;
   }
 
   describe(): string {

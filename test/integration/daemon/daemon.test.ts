@@ -540,6 +540,11 @@ describe('the daemon credentials', () => {
       ['watch', 'pods', ''],
       ['patch', 'pods', ''],
       ['create', 'events', ''],
+      ['watch', 'ipblocks', 'patchbay.dev'],
+      ['create', 'ipblocks', 'patchbay.dev'],
+      ['update', 'ipblocks', 'patchbay.dev'],
+      ['watch', 'ippools', 'patchbay.dev'],
+      ['create', 'ipamclaims', 'k8s.cni.cncf.io'],
     ] as const)
       assert.equal(await can(verb, resource, group), true, `${verb} ${resource}`);
     for (const [verb, resource, group] of [
@@ -549,6 +554,9 @@ describe('the daemon credentials', () => {
       ['create', 'pods', ''],
       ['get', 'secrets', ''],
       ['update', 'nodes', ''],
+      ['delete', 'ipblocks', 'patchbay.dev'],
+      ['update', 'ippools', 'patchbay.dev'],
+      ['delete', 'ipamclaims', 'k8s.cni.cncf.io'],
     ] as const)
       assert.equal(await can(verb, resource, group), false, `${verb} ${resource}`);
     assert.equal(await can('patch', 'pods', '', 'status'), false, 'no pod status writes');

@@ -68,6 +68,7 @@ test('blue: one NAD per selected namespace, owned by the Network, labelled, carr
         mtu: 1500,
         ipam: { type: 'patchbay-ipam', pool: 'blue-pool' },
       },
+      { type: 'sbr' },
     ],
   });
 });
@@ -176,6 +177,7 @@ test('attachment configs: macvlan on a fixed NIC, sriov with resourceName, host-
   });
   assert.deepEqual(raw.plugins, [
     { type: 'bridge', bridge: 'br0', ipam: { type: 'patchbay-ipam', pool: 'p' } },
+    { type: 'sbr' },
     { type: 'tuning' },
   ]);
   assert.throws(
