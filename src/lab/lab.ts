@@ -167,7 +167,13 @@ export class Lab {
   }
 
   /** The lab's fabric for a topology (or the one it was brought up with). */
-  fabric(topology: FabricTopology, o: Pick<FabricOptions, 'holdDownMs' | 'namespaceSelector' | 'lldp'> = {}) {
+  fabric(
+    topology: FabricTopology,
+    o: Pick<
+      FabricOptions,
+      'holdDownMs' | 'namespaceSelector' | 'lldp' | 'staticTopology' | 'topologyIntervalMs' | 'fabricWaitMs'
+    > = {},
+  ) {
     return new LabFabric({
       labDir: this.dir,
       labId: this.labId,
@@ -178,12 +184,16 @@ export class Lab {
       ...(o.holdDownMs === undefined ? {} : { holdDownMs: o.holdDownMs }),
       ...(o.namespaceSelector ? { namespaceSelector: o.namespaceSelector } : {}),
       ...(o.lldp === undefined ? {} : { lldp: o.lldp }),
+      ...(o.staticTopology === undefined ? {} : { staticTopology: o.staticTopology }),
+      ...(o.topologyIntervalMs === undefined ? {} : { topologyIntervalMs: o.topologyIntervalMs }),
+      ...(o.fabricWaitMs === undefined ? {} : { fabricWaitMs: o.fabricWaitMs }),
     });
   }
 
   /**
    * Patchbay mode for a fabric's servers: the daemon's own credentials (its RBAC, a ServiceAccount token),
-   * the `ovs` delegate beside the reference plugins, and the node's OVS instance in its environment.
+   * the `ovs` delegate beside the reference plugins, the node's OVS instance in its environment, and the
+   * fabric's daemon flags (its topology reporter on the server's lldpd, the wait for the fabric's binding).
    */
   async fabricNodeOptions(
     fabric: LabFabric,
@@ -199,6 +209,7 @@ export class Lab {
       daemonKubeconfig,
       cniBinDirs: [pluginDir],
       env: fabric.serverEnv(server),
+      extraArgs: fabric.daemonArgs(server),
     });
   }
 

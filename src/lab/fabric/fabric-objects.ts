@@ -1,7 +1,9 @@
 /**
  * A lab fabric's Kubernetes objects, from its topology: the TLS Secret the controller connects to switches
  * with, one Switch per switch (ovsdb-vswitch over TLS on 127.0.0.1), one Network per network (attachment ovs,
- * link VLAN, its uplink NIC) and one NodeTopology per server (static cabling until LLDP reports it). Pure.
+ * link VLAN, its uplink NIC) and, only when asked, one NodeTopology per server with its cabling written by hand
+ * (by default the node daemons discover it over LLDP: the Switch's lldp.systemName is the switch's LLDP system
+ * name, and lldpd sends the port's interface name, p1..p3, as its port id). Pure.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { LabelSelector } from '../../api/kube-types.ts';
@@ -20,6 +22,8 @@ export interface FabricObjectInputs {
   secretName: string;
   /** Which namespaces may use the networks (default: all). */
   namespaceSelector?: LabelSelector;
+  /** Write each server's NodeTopology with static links (default false: LLDP discovers them). */
+  staticTopology?: boolean;
 }
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -67,7 +71,7 @@ export function fabricObjects(i: FabricObjectInputs): KubernetesObject[] {
       },
     } as KubernetesObject);
   }
-  for (const s of t.servers) {
+  for (const s of i.staticTopology ? t.servers : []) {
     out.push({
       apiVersion: api,
       kind: 'NodeTopology',

@@ -3,8 +3,9 @@
  * and its own OVS instance (host bridge br-patchbay, NICs as trunk ports of the VLANs their networks use),
  * every switch its own OVS instance in its own namespace with its ports (managed over OVSDB with TLS on
  * 127.0.0.1, starting parked on the reserved VLAN: never empty trunks), veth cables between them, lldpd on
- * every cable end, the Kubernetes objects (Switch, Network, NodeTopology, the TLS Secret) and the fabric
- * controller as a lab process. `up` is restart-safe: it makes what is missing and starts what is not
+ * every cable end, the Kubernetes objects (Switch, Network, the TLS Secret; NodeTopology only when static: by
+ * default each server's node daemon discovers it from its lldpd, see daemonArgs) and the fabric controller as
+ * a lab process. `up` is restart-safe: it makes what is missing and starts what is not
  * running; `down` stops everything by recorded pid (the lab removes the namespaces).
  */
 import { existsSync } from 'node:fs';
@@ -50,6 +51,15 @@ export interface FabricOptions {
   namespaceSelector?: LabelSelector;
   /** lldpd on every cable end (default true). */
   lldp?: boolean;
+  /**
+   * Write the servers' NodeTopology by hand (static links) instead of having each node daemon discover it
+   * from its lldpd (default: LLDP, unless lldp is off).
+   */
+  staticTopology?: boolean;
+  /** How often the node daemons read lldpd (default 2 s; staleness after 3 intervals). */
+  topologyIntervalMs?: number;
+  /** How long a pod's ADD waits for its network's uplink binding (default 60 s: the lab's machines are slow). */
+  fabricWaitMs?: number;
 }
 
 interface FabricState {
@@ -112,6 +122,28 @@ export class LabFabric {
     return ensureGoProgram(cacheDir(), ovsPlugin, progress);
   }
 
+  private get staticTopology(): boolean {
+    return this.o.staticTopology ?? !(this.o.lldp ?? true);
+  }
+
+  /**
+   * A server's node daemon flags: its topology reporter on the server's own lldpd (unless the cabling is
+   * static) and the wait for the fabric's binding before a pod's networks are set up.
+   */
+  daemonArgs(server: string): string[] {
+    const interval = this.o.topologyIntervalMs ?? 2_000;
+    return [
+      ...(this.staticTopology
+        ? []
+        : [
+            `--lldp-socket=${this.lldp(server).socket}`,
+            `--topology-interval=${interval}ms`,
+            `--topology-stale-after=${3 * interval}ms`,
+          ]),
+      `--fabric-wait=${this.o.fabricWaitMs ?? 60_000}ms`,
+    ];
+  }
+
   /** Environment a server's node daemon runs delegates with (the ovs delegate finds its OVS through it). */
   serverEnv(server: string): Record<string, string> {
     return this.ovs(server).env;
@@ -155,6 +187,7 @@ export class LabFabric {
       progress('lldpd on every cable end');
     }
     for (const obj of await this.objects(state)) await applyObject(this.o.kc, obj, FIELD_MANAGER);
+    if (!this.staticTopology) await this.dropStaticTopology();
     await this.startController();
   }
 
@@ -189,8 +222,33 @@ export class LabFabric {
         ca: await read('ca', 'crt'),
       },
       secretName: this.secretName,
+      staticTopology: this.staticTopology,
       ...(this.o.namespaceSelector ? { namespaceSelector: this.o.namespaceSelector } : {}),
     });
+  }
+
+  /**
+   * A lab brought up before LLDP discovery wrote static links: static wins over LLDP, so those links (the
+   * lab's own, by field manager) are removed; the daemons' fields are left alone.
+   */
+  private async dropStaticTopology(): Promise<void> {
+    for (const s of this.o.topology.servers) {
+      const path = `/apis/patchbay.dev/v1alpha1/nodetopologies/${s.name}`;
+      const t = await ignoreNotFound(
+        kubeRequest<{ spec?: { links?: unknown[] }; metadata?: { managedFields?: { manager?: string }[] } }>(
+          this.o.kc,
+          { method: 'GET', path },
+        ),
+      );
+      const ours = t?.metadata?.managedFields?.some((m) => m.manager === FIELD_MANAGER);
+      if (t?.spec?.links?.length && ours)
+        await kubeRequest(this.o.kc, {
+          method: 'PATCH',
+          path,
+          contentType: 'application/json-patch+json',
+          body: [{ op: 'remove', path: '/spec/links' }],
+        });
+    }
   }
 
   private async ensureCerts(): Promise<void> {
@@ -359,6 +417,14 @@ export class LabFabric {
         kubeRequest(this.o.kc, { method: 'DELETE', path: `${group}${ns}/${plural}/${obj.metadata!.name}` }),
       );
     }
+    // The daemons' own (LLDP) NodeTopology objects, named as the servers.
+    for (const s of this.o.topology.servers)
+      await ignoreNotFound(
+        kubeRequest(this.o.kc, {
+          method: 'DELETE',
+          path: `/apis/patchbay.dev/v1alpha1/nodetopologies/${s.name}`,
+        }),
+      );
   }
 }
 

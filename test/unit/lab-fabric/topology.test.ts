@@ -45,6 +45,7 @@ describe('lab fabric topology', () => {
       ports: { sw1: 40001, sw2: 40002 },
       tls: { cert: 'C', key: 'K', ca: 'A' },
       secretName: 'sw1-fabric-tls',
+      staticTopology: true,
     });
     const kinds = objects.map((o) => o.kind);
     assert.deepEqual(kinds, [
@@ -66,6 +67,20 @@ describe('lab fabric topology', () => {
     }
     const sw1 = objects.find((o) => o.kind === 'Switch') as unknown as { spec: { endpoint: string } };
     assert.equal(sw1.spec.endpoint, 'ssl:127.0.0.1:40001');
+  });
+
+  it('writes no NodeTopology by default (LLDP discovers it); Switches carry their LLDP system name', () => {
+    const objects = fabricObjects({
+      topology: seedTopology('x-'),
+      ports: { 'x-sw1': 40001, 'x-sw2': 40002 },
+      tls: { cert: 'C', key: 'K', ca: 'A' },
+      secretName: 'x-sw1-fabric-tls',
+    });
+    assert.ok(!objects.some((o) => o.kind === 'NodeTopology'));
+    const names = objects
+      .filter((o) => o.kind === 'Switch')
+      .map((o) => (o as unknown as { spec: { lldp: { systemName: string } } }).spec.lldp.systemName);
+    assert.deepEqual(names, ['x-sw1', 'x-sw2']);
   });
 });
 
