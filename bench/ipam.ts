@@ -8,9 +8,13 @@
  *   its CRDs as its module ships them, an admin kubeconfig whose context namespace is the bench namespace
  *   (where it keeps its IPPool and its Lease), `enable_overlapping_ranges: false` (one range: the
  *   cluster-wide reservation only costs it writes, and cannot change which address is unique).
- * - Patchbay: the real shim as `patchbay-ipam`, relaying to a node daemon in this process (startDaemon through
- *   the daemon tests' node fixture, its own ServiceAccount token, the daemon's default parallelism), pool an
- *   IPPool. Until the daemon serves `patchbay-ipam`, a probe ADD says so and the bench runs whereabouts only.
+ * - Patchbay: the real shim as `patchbay-ipam`, relaying to the node daemon (src/daemon/main.ts in a process of
+ *   its own, as on a node, with its own ServiceAccount token and default parallelism, on the daemon tests' node
+ *   fixture; BENCH_IPAM_DAEMON=inprocess runs startDaemon in this process instead), pool an IPPool. Until the
+ *   daemon serves `patchbay-ipam`, a probe ADD says so and the bench runs whereabouts only.
+ *
+ * CPU per allocation is counted too: the apiserver's and etcd's (the shared cost), and the node's (the plugin
+ * processes, reaped by this process, plus Patchbay's daemon), from /proc.
  *
  * Checked for each level: duplicates among the addresses the plugins returned (all held at once), duplicates
  * in storage, successful ADDs whose address storage does not give to that container ("lost"), and storage
@@ -21,6 +25,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +34,7 @@ import ipaddr from 'ipaddr.js';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { formatK8sArgs } from '../src/cni/args.ts';
 import { runPluginProcess } from '../src/cni/exec.ts';
+import { mintServiceAccountToken, writeTokenKubeconfig } from '../src/daemon/credentials.ts';
 import { DEFAULTS as DAEMON_DEFAULTS } from '../src/daemon/daemon.ts';
 import { applyObjects, waitForCrdsEstablished } from '../src/kube/apply.ts';
 import { loadKubeConfig } from '../src/kube/config.ts';
@@ -39,7 +45,9 @@ import { whereabouts, whereaboutsCrds } from '../src/lab/deps/go-modules.ts';
 import { ensureLabDeps } from '../src/lab/deps/index.ts';
 import { versions } from '../src/lab/deps/versions.ts';
 import { cacheDir } from '../src/lab/paths.ts';
+import { type ProcessRecord, startDaemon as startProcess, stopProcess } from '../src/lab/process.ts';
 import { freePortRun } from '../src/util/free-ports.ts';
+import { waitFor } from '../src/util/wait.ts';
 import { addNetns, deleteNetns } from '../test/integration/cni/helpers.ts';
 import { createPod, type NodeFixture, type PodRef, setUpNode } from '../test/integration/daemon/helpers.ts';
 
@@ -53,6 +61,8 @@ const CALL_TIMEOUT_MS = 150_000;
 const suffix = randomBytes(3).toString('hex');
 const ns = `bench-ipam-${suffix}`;
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+const repoRoot = join(import.meta.dirname, '..');
+const daemonMode = process.env.BENCH_IPAM_DAEMON === 'inprocess' ? 'inprocess' : 'process';
 
 type ImplName = 'whereabouts' | 'patchbay';
 
@@ -65,6 +75,8 @@ interface Impl {
   config: string;
   /** Address -> container ids holding it, across all of this implementation's storage objects. */
   storage(): Promise<Map<string, string[]>>;
+  /** Long-running node-side processes of this implementation (their CPU counts as the node's). */
+  nodePids: number[];
 }
 
 interface CallOutcome {
@@ -127,6 +139,38 @@ async function inParallel<T, R>(items: T[], limit: number, fn: (item: T) => Prom
   return out;
 }
 
+// ---- CPU ---------------------------------------------------------------------------------------------
+
+const TICK_MS = 10; // CLK_TCK is 100 on Linux
+
+/** CPU time of a process in ms (utime+stime), or of the children it reaped (cutime+cstime); 0 once gone. */
+function cpuMs(pid: number | 'self', which: 'own' | 'reaped' = 'own'): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields from 3 (state) on, after the command name, which may hold spaces.
+    const f = stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number);
+    return (which === 'own' ? f[11]! + f[12]! : f[13]! + f[14]!) * TICK_MS;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU spent by the control plane and by the node while `fn` runs. */
+async function measureCpu<T>(
+  cpPids: number[],
+  nodePids: number[],
+  fn: () => Promise<T>,
+): Promise<{ value: T; cpMs: number; nodeMs: number }> {
+  const cp = () => cpPids.reduce((n, pid) => n + cpuMs(pid), 0);
+  const node = () => cpuMs('self', 'reaped') + nodePids.reduce((n, pid) => n + cpuMs(pid), 0);
+  const [cp0, node0] = [cp(), node()];
+  const value = await fn();
+  return { value, cpMs: cp() - cp0, nodeMs: node() - node0 };
+}
+
 // ---- storage -----------------------------------------------------------------------------------------
 
 const v4 = (a: string) => (ipaddr.parse(a).toByteArray() as number[]).reduce((n, b) => n * 256 + b, 0);
@@ -187,6 +231,9 @@ interface LevelResult {
   dupStorage: number;
   lost: number;
   leaked: number;
+  /** CPU ms of the ADD phase: apiserver + etcd, and node (plugin processes + daemon). */
+  cpCpuMs: number;
+  nodeCpuMs: number;
   errors: string[];
 }
 
@@ -199,11 +246,18 @@ async function runLevel(
   concurrency: number,
   pods: PodRef[],
   netns: string,
+  cpPids: number[],
 ): Promise<LevelResult> {
   const tag = randomBytes(3).toString('hex');
   const samples: Sample[] = pods.map((pod, i) => ({ pod, containerId: `${impl.name}-${tag}-${i}` }));
   const t0 = performance.now();
-  const adds = await inParallel(samples, concurrency, (s) => call(impl, 'ADD', s, netns));
+  const {
+    value: adds,
+    cpMs,
+    nodeMs,
+  } = await measureCpu(cpPids, impl.nodePids, () =>
+    inParallel(samples, concurrency, (s) => call(impl, 'ADD', s, netns)),
+  );
   const addWallMs = performance.now() - t0;
 
   const returned = new Map<string, string[]>();
@@ -237,6 +291,8 @@ async function runLevel(
     dupStorage: extraHolders(stored),
     lost,
     leaked,
+    cpCpuMs: cpMs,
+    nodeCpuMs: nodeMs,
     errors,
   };
 }
@@ -282,10 +338,33 @@ async function setUpWhereabouts(kc: KubeConfig, kubeconfig: string, dir: string)
       },
     }),
     storage: () => whereaboutsStorage(kc),
+    nodePids: [],
   };
 }
 
-async function setUpPatchbay(kc: KubeConfig, f: NodeFixture): Promise<Impl> {
+/** The node daemon as a process of its own, as a DaemonSet runs it, with its own ServiceAccount token. */
+async function startDaemonProcess(kc: KubeConfig, f: NodeFixture, dir: string): Promise<ProcessRecord> {
+  const kubeconfig = join(dir, 'daemon.kubeconfig');
+  await writeTokenKubeconfig(kubeconfig, kc, await mintServiceAccountToken(kc));
+  const tsx = `file://${join(repoRoot, 'node_modules', 'tsx', 'dist', 'loader.mjs')}`;
+  const record = startProcess(
+    'patchbay-daemon',
+    [
+      process.execPath,
+      '--import',
+      tsx,
+      join(repoRoot, 'src', 'daemon', 'main.ts'),
+      ...['--node', f.node, '--socket', f.socket, '--kubeconfig', kubeconfig],
+      ...['--cni-conf-dir', f.confDir, '--cni-bin-dir', f.pluginDir, '--cache-dir', f.cacheDir],
+      ...['--netns-wrapper', `ip netns exec ${f.nodeNs}`, '--log-level', 'warn'],
+    ],
+    join(dir, 'daemon.log'),
+  );
+  await waitFor('the daemon socket', () => existsSync(f.socket), { timeoutMs: 60_000 });
+  return record;
+}
+
+async function setUpPatchbay(kc: KubeConfig, f: NodeFixture, daemonPid?: number): Promise<Impl> {
   const pool = `bench-${suffix}`;
   await kubeRequest(kc, {
     method: 'POST',
@@ -310,6 +389,7 @@ async function setUpPatchbay(kc: KubeConfig, f: NodeFixture): Promise<Impl> {
       ipam: { type: 'patchbay-ipam', pool },
     }),
     storage: () => patchbayStorage(kc, pool),
+    nodePids: daemonPid === undefined ? [] : [daemonPid],
   };
 }
 
@@ -342,10 +422,22 @@ function printReport(results: LevelResult[], skipped: string | undefined): void 
     `ipam: ${PER_LEVEL} ADDs per level then their DELs, pool ${RANGE} for each, ${availableParallelism()} cores, load average ${load}`,
   );
   console.log(
-    `whereabouts ${versions.whereabouts} (Go module proxy build); patchbay-ipam = shim -> in-process daemon (maxParallel ${DAEMON_DEFAULTS.maxParallel})`,
+    `whereabouts ${versions.whereabouts} (Go module proxy build); patchbay-ipam = shim -> daemon ${daemonMode === 'process' ? 'process' : "in this process (its CPU not counted as the node's)"} (maxParallel ${DAEMON_DEFAULTS.maxParallel})`,
   );
-  const head = ['conc', 'impl', 'allocs/s', 'p50 ms', 'p99 ms', 'success', 'dup(res)', 'dup(store)', 'lost'];
-  const widths = [5, 12, 9, 9, 9, 9, 9, 11, 5];
+  const head = [
+    'conc',
+    'impl',
+    'allocs/s',
+    'p50 ms',
+    'p99 ms',
+    'success',
+    'dup(res)',
+    'dup(store)',
+    'lost',
+    'cpu/alloc: apiserver+etcd',
+    'node',
+  ];
+  const widths = [5, 12, 9, 9, 9, 9, 9, 11, 5, 26, 8];
   const row = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join(' ');
   console.log('\nADD');
   console.log(row(head));
@@ -361,10 +453,12 @@ function printReport(results: LevelResult[], skipped: string | undefined): void 
         String(r.dupResults),
         String(r.dupStorage),
         String(r.lost),
+        `${(r.cpCpuMs / r.ok).toFixed(1)} ms`,
+        `${(r.nodeCpuMs / r.ok).toFixed(1)} ms`,
       ]),
     );
   console.log('\nDEL (of the same containers, same concurrency)');
-  console.log(row(['conc', 'impl', 'dels/s', 'p50 ms', 'p99 ms', 'success', 'leaked', '', '']));
+  console.log(row(['conc', 'impl', 'dels/s', 'p50 ms', 'p99 ms', 'success', 'leaked']));
   for (const r of results)
     console.log(
       row([
@@ -375,8 +469,6 @@ function printReport(results: LevelResult[], skipped: string | undefined): void 
         pct(r.delMs, 99).toFixed(1),
         `${((100 * r.delOk) / r.adds).toFixed(1)}%`,
         String(r.leaked),
-        '',
-        '',
       ]),
     );
   console.log('\nPatchbay / whereabouts (ADD throughput)');
@@ -422,9 +514,13 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), PREFIX));
   const cp = new ControlPlane({ dir: join(dir, 'lab'), basePort: await freePortRun(29443) });
   let f: NodeFixture | undefined;
+  let daemon: ProcessRecord | undefined;
   const netnsName = `${PREFIX}pod-${suffix}`;
   try {
     await cp.up(log, bins);
+    const cpPids = (await cp.status()).components
+      .filter((c) => c.name === 'etcd' || c.name === 'kube-apiserver')
+      .map((c) => c.pid!);
     const kc = loadKubeConfig(cp.kubeconfig);
     await kubeRequest(kc, {
       method: 'POST',
@@ -432,7 +528,6 @@ async function main(): Promise<void> {
       body: { metadata: { name: ns } },
     });
     f = await setUpNode(kc, bins, { prefix: PREFIX });
-    await f.start({ maxParallel: DAEMON_DEFAULTS.maxParallel });
     // IPAM plugins never enter the netns: one real one stands for every sandbox's.
     const netns = await addNetns(netnsName);
 
@@ -447,11 +542,15 @@ async function main(): Promise<void> {
     let skipped: string | undefined;
     if (wanted.includes('whereabouts')) impls.push(await setUpWhereabouts(kc, cp.kubeconfig, dir));
     if (wanted.includes('patchbay')) {
-      const pb = await setUpPatchbay(kc, f);
-      const d = f.daemon!;
-      const { pods: source } = d;
+      if (daemonMode === 'process') daemon = await startDaemonProcess(kc, f, dir);
+      else await f.start({ maxParallel: DAEMON_DEFAULTS.maxParallel });
+      const pb = await setUpPatchbay(kc, f, daemon?.pid);
+      // The daemon lists the node's pods before it serves; in-process, wait for its informer to be sure.
+      const source = f.daemon?.pods;
       if (source)
-        while (source.informer.list().length < podCount) await new Promise((r) => setTimeout(r, 100));
+        await waitFor('the pod informer', () => source.informer.list().length >= podCount, {
+          timeoutMs: 60_000,
+        });
       const why = await warmUp(pb, pods[podCount - 1]!, netns);
       if (why === undefined) impls.push(pb);
       else skipped = `patchbay-ipam probe ADD failed: ${why.slice(0, 500)}`;
@@ -468,13 +567,14 @@ async function main(): Promise<void> {
       const order = li % 2 === 0 ? impls : [...impls].reverse();
       for (const impl of order) {
         log(`${impl.name}: ${PER_LEVEL} ADDs at concurrency ${c} (load ${loadavg()[0]!.toFixed(2)})`);
-        const r = await runLevel(impl, c, pods.slice(0, PER_LEVEL), netns);
+        const r = await runLevel(impl, c, pods.slice(0, PER_LEVEL), netns, cpPids);
         log(`  ${rate(r).toFixed(1)} allocs/s, ${r.ok}/${r.adds} ok`);
         results.push(r);
       }
     }
     printReport(results, skipped);
   } finally {
+    if (daemon) await stopProcess(daemon);
     await deleteNetns(netnsName);
     await f?.teardown().catch(() => {});
     await cp.down(log).catch(() => {});
