@@ -20,7 +20,7 @@
  * in storage, successful ADDs whose address storage does not give to that container ("lost"), and storage
  * still held by the level's containers after the DELs ("leaked").
  *
- *   npx tsx bench/ipam.ts [allocations-per-level=300] [levels=1,10,100]
+ *   npx tsx bench/ipam.ts [allocations-per-level=200] [levels=1,10,100]
  *   BENCH_IPAM_IMPLS=whereabouts  (or patchbay) runs one side only.
  */
 
@@ -51,7 +51,7 @@ import { waitFor } from '../src/util/wait.ts';
 import { addNetns, deleteNetns } from '../test/integration/cni/helpers.ts';
 import { createPod, type NodeFixture, type PodRef, setUpNode } from '../test/integration/daemon/helpers.ts';
 
-const PER_LEVEL = Number(process.argv[2] ?? 300);
+const PER_LEVEL = Number(process.argv[2] ?? 200);
 const LEVELS = (process.argv[3] ?? '1,10,100').split(',').map(Number);
 const PREFIX = 'pbb-ipam-';
 const RANGE = '10.80.0.0/16';
