@@ -50,23 +50,31 @@ export const PolicyPeer = Type.Object(
   },
 );
 
+/**
+ * Bounds on the policy's lists: the apiserver prices each CEL rule by how often it can run (rules x peers x
+ * excepts), and rejects the CRD when unbounded lists push that over its budget.
+ */
+const MAX_LIST = 32;
+
 export const MultiNetworkPolicySpec = Type.Object({
   podSelector: LabelSelector,
   policyTypes: Type.Optional(Type.Array(StringEnum(['Ingress', 'Egress']), { maxItems: 2 })),
   ingress: Type.Optional(
     Type.Array(
       Type.Object({
-        ports: Type.Optional(Type.Array(PolicyPort)),
-        from: Type.Optional(Type.Array(PolicyPeer)),
+        ports: Type.Optional(Type.Array(PolicyPort, { maxItems: MAX_LIST })),
+        from: Type.Optional(Type.Array(PolicyPeer, { maxItems: MAX_LIST })),
       }),
+      { maxItems: MAX_LIST },
     ),
   ),
   egress: Type.Optional(
     Type.Array(
       Type.Object({
-        ports: Type.Optional(Type.Array(PolicyPort)),
-        to: Type.Optional(Type.Array(PolicyPeer)),
+        ports: Type.Optional(Type.Array(PolicyPort, { maxItems: MAX_LIST })),
+        to: Type.Optional(Type.Array(PolicyPeer, { maxItems: MAX_LIST })),
       }),
+      { maxItems: MAX_LIST },
     ),
   ),
 });

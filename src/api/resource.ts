@@ -44,7 +44,7 @@ export interface ResourceOptions<S extends TSchema, T extends TSchema> {
   /** Omit for resources without a status subresource. */
   status?: T;
   printerColumns?: PrinterColumn[];
-  /** Versions served with the same schema (accepted by the checker; the CRD lists only `version`). */
+  /** Other versions served with the same schema (accepted by the checker, served by the CRD, not stored). */
   otherVersions?: string[];
   /** Hints for typical structural mistakes, by field path (e.g. a number where an object is expected). */
   hints?: Record<string, (value: unknown) => string | undefined>;
@@ -329,6 +329,15 @@ function renderCrd(o: ResourceOptions<TSchema, TSchema>, schema: TSchema): CrdMa
           ...(o.printerColumns ? { additionalPrinterColumns: o.printerColumns } : {}),
           schema: { openAPIV3Schema: root },
         },
+        // Older or newer versions served with the same schema; the first one stays the storage version.
+        ...(o.otherVersions ?? []).map((name) => ({
+          name,
+          served: true,
+          storage: false,
+          ...(o.status ? { subresources: { status: {} } } : {}),
+          ...(o.printerColumns ? { additionalPrinterColumns: o.printerColumns } : {}),
+          schema: { openAPIV3Schema: root },
+        })),
       ],
     },
   };

@@ -9,6 +9,10 @@ import { isNotFound } from '../kube/errors.ts';
 import { kubeRequest, resourcePath } from '../kube/request.ts';
 import { DEFAULT_SOCKET } from '../shim/protocol.ts';
 import { AttachmentCache } from './attachment-cache.ts';
+import { DEFAULT_CHECKPOINT_FILE } from './device/checkpoint.ts';
+import { DEFAULT_DEVICE_INFO_DIR } from './device/device-info.ts';
+import { KubeletDevices } from './device/pod-devices.ts';
+import { DEFAULT_POD_RESOURCES_SOCKET } from './device/podresources.ts';
 import { type ClusterAccess, MetaPlugin } from './meta-plugin.ts';
 import type { PodInfo } from './networks.ts';
 import { PodSource } from './pod-source.ts';
@@ -32,6 +36,12 @@ export interface DaemonConfig {
   globalNamespaces?: string[];
   /** CNI calls handled at once (different containers; the same one is always serialized). */
   maxParallel?: number;
+  /** The kubelet's PodResources socket (devices of pods whose NADs name a resourceName). */
+  podResourcesSocket?: string;
+  /** The kubelet device manager's checkpoint: the fallback when the PodResources socket does not answer. */
+  deviceCheckpoint?: string;
+  /** Device information files' root (`dp/` from device plugins, `cni/` per attachment). */
+  deviceInfoDir?: string;
   logger?: Logger;
 }
 
@@ -40,6 +50,9 @@ export const DEFAULTS = {
   cniConfDir: '/etc/cni/net.d',
   cacheDir: '/var/lib/patchbay/attachments',
   maxParallel: 32,
+  podResourcesSocket: DEFAULT_POD_RESOURCES_SOCKET,
+  deviceCheckpoint: DEFAULT_CHECKPOINT_FILE,
+  deviceInfoDir: DEFAULT_DEVICE_INFO_DIR,
 } as const;
 
 export interface DaemonHandle {
@@ -106,6 +119,13 @@ export async function startDaemon(config: DaemonConfig): Promise<DaemonHandle> {
     ...(config.defaultNetwork ? { defaultNetwork: config.defaultNetwork } : {}),
     globalNamespaces: config.globalNamespaces ?? [],
     ...(cluster ? { cluster } : {}),
+    devices: {
+      lookup: new KubeletDevices({
+        podResourcesSocket: config.podResourcesSocket ?? DEFAULTS.podResourcesSocket,
+        checkpointFile: config.deviceCheckpoint ?? DEFAULTS.deviceCheckpoint,
+      }),
+      deviceInfoDir: config.deviceInfoDir ?? DEFAULTS.deviceInfoDir,
+    },
     logger,
   });
   let server: SocketServer;

@@ -31,6 +31,9 @@ const program = new Command('patchbay-daemon')
   .option('--default-network <name>', 'conf dir network name, or namespace/name of a NAD')
   .option('--global-namespaces <list>', 'namespaces whose NADs any pod may use', list, [] as string[])
   .option('--max-parallel <n>', 'CNI calls handled at once', positive, DEFAULTS.maxParallel)
+  .option('--pod-resources-socket <path>', "the kubelet's PodResources API", DEFAULTS.podResourcesSocket)
+  .option('--device-checkpoint <file>', "the kubelet device manager's checkpoint", DEFAULTS.deviceCheckpoint)
+  .option('--device-info-dir <dir>', 'device information files (NPWG)', DEFAULTS.deviceInfoDir)
   .option('--log-level <level>', 'pino level', 'info');
 
 program.parse();
@@ -45,6 +48,9 @@ const o = program.opts<{
   defaultNetwork?: string;
   globalNamespaces: string[];
   maxParallel: number;
+  podResourcesSocket: string;
+  deviceCheckpoint: string;
+  deviceInfoDir: string;
   logLevel: string;
 }>();
 
@@ -60,6 +66,9 @@ const daemon = await startDaemon({
   ...(o.defaultNetwork ? { defaultNetwork: o.defaultNetwork } : {}),
   globalNamespaces: o.globalNamespaces,
   maxParallel: o.maxParallel,
+  podResourcesSocket: o.podResourcesSocket,
+  deviceCheckpoint: o.deviceCheckpoint,
+  deviceInfoDir: o.deviceInfoDir,
   logger,
 });
 

@@ -8,7 +8,7 @@
  */
 import { access } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { NetworkStatus } from '../api/network-status.ts';
+import type { DeviceInfo, NetworkStatus } from '../api/network-status.ts';
 import { createNetworkStatuses } from '../api/network-status.ts';
 import { k8sArgs, parseCniArgs } from '../cni/args.ts';
 import { CniError, CniErrorCode, toCniError } from '../cni/errors.ts';
@@ -27,8 +27,17 @@ import {
   gcDelegate,
   statusDelegate,
 } from './delegate.ts';
+import { attachDevices, prepareDeviceInfo } from './device/attach-devices.ts';
+import { DEFAULT_DEVICE_INFO_DIR, readDeviceInfo, removeDeviceInfo } from './device/device-info.ts';
+import type { DeviceLookup } from './device/pod-devices.ts';
 import { ReadWriteLock } from './locks.ts';
-import { type NadLookup, nadConflist, type PodInfo, planAttachment } from './networks.ts';
+import {
+  type NadLookup,
+  nadConflist,
+  type PlannedDelegate,
+  type PodInfo,
+  planAttachment,
+} from './networks.ts';
 import type { PodEvent, PodRef } from './pod-status.ts';
 import type { CniCall } from './shim-calls.ts';
 
@@ -50,6 +59,8 @@ export interface MetaPluginOptions {
   defaultNetwork?: string;
   globalNamespaces: readonly string[];
   cluster?: ClusterAccess;
+  /** Where pods' device-plugin devices come from (NADs with a resourceName); without it such NADs fail. */
+  devices?: { lookup: DeviceLookup; deviceInfoDir?: string };
   logger: Logger;
 }
 
@@ -172,6 +183,8 @@ export class MetaPlugin {
         globalNamespaces: this.o.globalNamespaces,
         getNad: this.o.cluster?.getNad ?? (async () => undefined),
       });
+      if (podRef && planned.some((d) => d.resourceName))
+        await this.attachDevices(planned, podRef, containerId, log);
       const now = new Date().toISOString();
       const record: AttachmentRecord = {
         format: RECORD_FORMAT,
@@ -185,12 +198,19 @@ export class MetaPlugin {
         delegates: planned.map((p) => ({ ...p, state: 'pending' })),
       };
       await this.o.cache.write(record);
+      if (this.o.devices && record.delegates.some((d) => d.deviceInfoFile))
+        await prepareDeviceInfo(
+          record.delegates,
+          this.o.devices.deviceInfoDir ?? DEFAULT_DEVICE_INFO_DIR,
+          (m) => log.warn(m),
+        );
       const t1 = performance.now();
       await this.addAll(record, runner, netns, log);
       const t2 = performance.now();
 
-      const statuses = record.delegates.flatMap((d) =>
-        createNetworkStatuses(toCurrent(d.result!), d.network, d.isDefault),
+      const deviceInfos = await Promise.all(record.delegates.map((d) => this.deviceInfoOf(d, log)));
+      const statuses = record.delegates.flatMap((d, i) =>
+        createNetworkStatuses(toCurrent(d.result!), d.network, d.isDefault, deviceInfos[i]),
       );
       if (podRef && this.o.cluster) {
         try {
@@ -227,6 +247,42 @@ export class MetaPlugin {
       const e = toCniError(err);
       if (podRef) this.emitEvent(podRef, { type: 'Warning', reason: EVENT_ADD_FAILED, message: e.message });
       throw e;
+    }
+  }
+
+  private async attachDevices(planned: PlannedDelegate[], pod: PodRef, containerId: string, log: Logger) {
+    const devices = this.o.devices;
+    if (!devices) {
+      const d = planned.find((p) => p.resourceName)!;
+      throw new CniError({
+        code: CniErrorCode.InvalidNetworkConfig,
+        msg: 'no device for network',
+        details: `pod ${pod.namespace}/${pod.name}: networkattachmentdefinition ${d.network} needs a device of resource "${d.resourceName}", and this daemon has no device source`,
+      });
+    }
+    const source = await attachDevices(planned, {
+      pod,
+      containerId,
+      deviceInfoDir: devices.deviceInfoDir ?? DEFAULT_DEVICE_INFO_DIR,
+      lookup: devices.lookup,
+    });
+    log.debug(
+      { source, devices: planned.filter((d) => d.deviceId).map((d) => `${d.network}=${d.deviceId}`) },
+      'devices',
+    );
+  }
+
+  /** The attachment's device information (Device Information Specification 6.1.1), if its file has any. */
+  private async deviceInfoOf(d: DelegateRecord, log: Logger): Promise<DeviceInfo | undefined> {
+    if (!d.deviceInfoFile) return undefined;
+    try {
+      return await readDeviceInfo(d.deviceInfoFile);
+    } catch (err) {
+      log.warn(
+        { network: d.network, err: err instanceof Error ? err.message : String(err) },
+        'device information',
+      );
+      return undefined;
     }
   }
 
@@ -267,6 +323,7 @@ export class MetaPlugin {
       const d = record.delegates[j]!;
       try {
         await delDelegate(runner, this.delegateCall(record, d, netns), d.result);
+        if (d.deviceInfoFile) await removeDeviceInfo(d.deviceInfoFile);
       } catch (err) {
         log.warn({ err: toCniError(err).message, network: d.network }, 'rollback DEL failed');
         left.unshift(d);
@@ -321,6 +378,7 @@ export class MetaPlugin {
     for (const d of [...record.delegates].reverse()) {
       try {
         await delDelegate(runner, this.delegateCall(record, d, usable), d.result);
+        if (d.deviceInfoFile) await removeDeviceInfo(d.deviceInfoFile);
       } catch (err) {
         left.unshift(d);
         errors.push(toCniError(err));

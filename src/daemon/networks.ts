@@ -22,6 +22,8 @@ import type { NetConfList } from '../cni/types.ts';
 import { findConf } from './conf-dir.ts';
 
 export const DEFAULT_NETWORK_ANNOTATION = 'v1.multus-cni.io/default-network';
+/** On a NAD: the device plugin resource whose devices back this network (SR-IOV, DPDK). */
+export const RESOURCE_NAME_ANNOTATION = 'k8s.v1.cni.cncf.io/resourceName';
 export { NETWORK_STATUS_ANNOTATION };
 
 export interface PodInfo {
@@ -42,6 +44,12 @@ export interface PlannedDelegate {
   conflist: NetConfList;
   capabilityArgs: Record<string, unknown>;
   cniArgs: string;
+  /** The NAD's device plugin resource (RESOURCE_NAME_ANNOTATION); the device itself is found later. */
+  resourceName?: string;
+  /** The pod's device given to this network (injected as `deviceID` into each plugin of the conflist). */
+  deviceId?: string;
+  /** The attachment's CNI device information file (removed on DEL). */
+  deviceInfoFile?: string;
 }
 
 export interface PlanContext {
@@ -131,12 +139,23 @@ export async function nadConflist(nad: NetworkAttachmentDefinition, confDir: str
   }
 }
 
+/** The NAD's resourceName annotation, if it names one. */
+export function nadResourceName(nad: NetworkAttachmentDefinition): string | undefined {
+  const value = nad.metadata.annotations?.[RESOURCE_NAME_ANNOTATION]?.trim();
+  return value ? value : undefined;
+}
+
+const withResource = (nad: NetworkAttachmentDefinition) => {
+  const resourceName = nadResourceName(nad);
+  return resourceName ? { resourceName } : {};
+};
+
 async function resolveNad(
   ctx: PlanContext,
   pod: PodInfo,
   el: NetworkSelectionElement,
   field: string,
-): Promise<NetConfList> {
+): Promise<{ conflist: NetConfList; resourceName?: string }> {
   if (el.namespace !== pod.namespace && !ctx.globalNamespaces.includes(el.namespace)) {
     const allowed = [pod.namespace, ...ctx.globalNamespaces].map((n) => `"${n}"`).join(', ');
     throw new CniError({
@@ -162,7 +181,7 @@ async function resolveNad(
       msg: 'network attachment definition not found',
       details: `${podRef(pod)}: ${field} selects networkattachmentdefinition ${el.namespace}/${el.name}, which does not exist`,
     });
-  return nadConflist(nad, ctx.confDir);
+  return { conflist: await nadConflist(nad, ctx.confDir), ...withResource(nad) };
 }
 
 function parseSelection(pod: PodInfo, annotation: string): NetworkSelectionElement[] {
@@ -187,7 +206,12 @@ async function planDefault(ctx: PlanContext, cniArgs: string): Promise<PlannedDe
     });
   const el = override[0];
   if (pod && el) {
-    const conflist = await resolveNad(ctx, pod, el, `annotation ${DEFAULT_NETWORK_ANNOTATION}`);
+    const { conflist, ...resource } = await resolveNad(
+      ctx,
+      pod,
+      el,
+      `annotation ${DEFAULT_NETWORK_ANNOTATION}`,
+    );
     return {
       network: `${el.namespace}/${el.name}`,
       isDefault: true,
@@ -195,11 +219,13 @@ async function planDefault(ctx: PlanContext, cniArgs: string): Promise<PlannedDe
       conflist: withCniArgs(conflist, el['cni-args']),
       capabilityArgs: { ...ctx.runtimeCapabilities, ...elementCapabilities(el) },
       cniArgs,
+      ...resource,
     };
   }
   const configured = ctx.defaultNetwork;
   let network: string;
   let conflist: NetConfList;
+  let resource: { resourceName?: string } = {};
   if (configured?.includes('/')) {
     // The cluster's own default NAD: configured by the admin, so no namespace isolation.
     const [ns, name] = configured.split('/') as [string, string];
@@ -221,6 +247,7 @@ async function planDefault(ctx: PlanContext, cniArgs: string): Promise<PlannedDe
         details: `networkattachmentdefinition ${configured} does not exist`,
       });
     conflist = await nadConflist(nad, ctx.confDir);
+    resource = withResource(nad);
     network = configured;
   } else {
     conflist = (await findConf(ctx.confDir, configured)).list;
@@ -233,6 +260,7 @@ async function planDefault(ctx: PlanContext, cniArgs: string): Promise<PlannedDe
     conflist,
     capabilityArgs: { ...ctx.runtimeCapabilities },
     cniArgs,
+    ...resource,
   };
 }
 
@@ -254,7 +282,7 @@ export async function planAttachment(ctx: PlanContext): Promise<PlannedDelegate[
             msg: `invalid annotation ${NETWORKS_ANNOTATION}`,
             details: `${podRef(pod!)}: ${field}.interface "${ifname}" is the default network's interface`,
           });
-        const conflist = await resolveNad(ctx, pod!, el, field);
+        const { conflist, ...resource } = await resolveNad(ctx, pod!, el, field);
         return {
           network: `${el.namespace}/${el.name}`,
           isDefault: false,
@@ -262,6 +290,7 @@ export async function planAttachment(ctx: PlanContext): Promise<PlannedDelegate[
           conflist: withCniArgs(conflist, el['cni-args']),
           capabilityArgs: elementCapabilities(el),
           cniArgs,
+          ...resource,
         };
       }),
     ),

@@ -310,6 +310,221 @@ export const npwgHarness: GoProgram = {
   },
 };
 
+const podResourcesHarnessMain = `// A stand-in kubelet for the SR-IOV path's tests, built from the kubelet's own packages: the PodResources v1
+// gRPC service (k8s.io/kubelet podresources v1, google.golang.org/grpc) on a unix socket, and the device
+// manager's checkpoint file written by the kubelet's checkpoint manager (k8s.io/kubernetes devicemanager).
+//
+//   podresources-harness serve --socket S --pods F [--get=false]   (F is read again for every call)
+//   podresources-harness checkpoint --dir D --pods F               (writes D/kubelet_internal_checkpoint)
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	podresourcesv1 "k8s.io/kubelet/pkg/apis/podresources/v1"
+	"k8s.io/kubernetes/pkg/kubelet/checkpointmanager"
+	"k8s.io/kubernetes/pkg/kubelet/cm/devicemanager/checkpoint"
+)
+
+type device struct {
+	ResourceName string   \`json:"resourceName"\`
+	DeviceIDs    []string \`json:"deviceIds"\`
+	// The NUMA node of the devices; absent: none (the kubelet's -1).
+	NUMA *int64 \`json:"numa,omitempty"\`
+}
+
+type container struct {
+	Name    string   \`json:"name"\`
+	Devices []device \`json:"devices"\`
+}
+
+type pod struct {
+	Namespace  string      \`json:"namespace"\`
+	Name       string      \`json:"name"\`
+	UID        string      \`json:"uid"\`
+	Containers []container \`json:"containers"\`
+}
+
+type state struct {
+	Pods       []pod               \`json:"pods"\`
+	Registered map[string][]string \`json:"registered"\`
+}
+
+func load(path string) (*state, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var s state
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+func resources(p pod) *podresourcesv1.PodResources {
+	out := &podresourcesv1.PodResources{Name: p.Name, Namespace: p.Namespace}
+	for _, c := range p.Containers {
+		cr := &podresourcesv1.ContainerResources{Name: c.Name}
+		for _, d := range c.Devices {
+			cd := &podresourcesv1.ContainerDevices{ResourceName: d.ResourceName, DeviceIds: d.DeviceIDs}
+			if d.NUMA != nil {
+				cd.Topology = &podresourcesv1.TopologyInfo{Nodes: []*podresourcesv1.NUMANode{{ID: *d.NUMA}}}
+			}
+			cr.Devices = append(cr.Devices, cd)
+		}
+		cr.CpuIds = []int64{0, 1}
+		out.Containers = append(out.Containers, cr)
+	}
+	return out
+}
+
+type server struct {
+	podresourcesv1.UnimplementedPodResourcesListerServer
+	pods string
+	get  bool
+}
+
+func (s *server) List(ctx context.Context, _ *podresourcesv1.ListPodResourcesRequest) (*podresourcesv1.ListPodResourcesResponse, error) {
+	st, err := load(s.pods)
+	if err != nil {
+		return nil, err
+	}
+	out := &podresourcesv1.ListPodResourcesResponse{}
+	for _, p := range st.Pods {
+		out.PodResources = append(out.PodResources, resources(p))
+	}
+	return out, nil
+}
+
+func (s *server) Get(ctx context.Context, req *podresourcesv1.GetPodResourcesRequest) (*podresourcesv1.GetPodResourcesResponse, error) {
+	if !s.get {
+		// What a kubelet older than 1.27 answers.
+		return nil, status.Errorf(codes.Unimplemented, "method Get not implemented")
+	}
+	st, err := load(s.pods)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range st.Pods {
+		if p.Namespace == req.PodNamespace && p.Name == req.PodName {
+			return &podresourcesv1.GetPodResourcesResponse{PodResources: resources(p)}, nil
+		}
+	}
+	// The kubelet's own words (pkg/kubelet/apis/podresources/server_v1.go).
+	return nil, fmt.Errorf("pod %s in namespace %s not found", req.PodName, req.PodNamespace)
+}
+
+func serve(socket, pods string, get bool) error {
+	_ = os.Remove(socket)
+	lis, err := net.Listen("unix", socket)
+	if err != nil {
+		return err
+	}
+	srv := grpc.NewServer()
+	podresourcesv1.RegisterPodResourcesListerServer(srv, &server{pods: pods, get: get})
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-stop
+		srv.Stop()
+	}()
+	fmt.Println("ready")
+	return srv.Serve(lis)
+}
+
+func writeCheckpoint(dir, pods string) error {
+	st, err := load(pods)
+	if err != nil {
+		return err
+	}
+	var entries []checkpoint.PodDevicesEntry
+	for _, p := range st.Pods {
+		for _, c := range p.Containers {
+			for _, d := range c.Devices {
+				numa := int64(-1)
+				if d.NUMA != nil {
+					numa = *d.NUMA
+				}
+				ids := checkpoint.NewDevicesPerNUMA()
+				ids[numa] = d.DeviceIDs
+				entries = append(entries, checkpoint.PodDevicesEntry{
+					PodUID: p.UID, ContainerName: c.Name, ResourceName: d.ResourceName,
+					DeviceIDs: ids, AllocResp: []byte{},
+				})
+			}
+		}
+	}
+	mgr, err := checkpointmanager.NewCheckpointManager(dir)
+	if err != nil {
+		return err
+	}
+	return mgr.CreateCheckpoint("kubelet_internal_checkpoint", checkpoint.New(entries, st.Registered))
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: podresources-harness {serve|checkpoint} ...")
+		os.Exit(2)
+	}
+	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+	socket := fs.String("socket", "", "unix socket to serve on")
+	pods := fs.String("pods", "", "JSON file describing the pods and their devices")
+	dir := fs.String("dir", "", "checkpoint directory")
+	get := fs.Bool("get", true, "serve Get (false: Unimplemented, as kubelets before 1.27)")
+	_ = fs.Parse(os.Args[2:])
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(*socket, *pods, *get)
+	case "checkpoint":
+		err = writeCheckpoint(*dir, *pods)
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+`;
+
+/**
+ * The kubelet side of the SR-IOV path for test/integration/daemon/sriov.test.ts: a PodResources v1 server and
+ * the device manager's checkpoint writer, both from the kubelet's own packages. Built on demand.
+ */
+export const podResourcesHarness: GoProgram = {
+  name: 'podresources-harness',
+  version: `kubernetes-${versions.kubernetes}`,
+  binaries: ['podresources-harness'],
+  build: {
+    kind: 'wrapper',
+    output: 'podresources-harness',
+    async files(upstreamGoMod) {
+      const goMod = await upstreamGoMod('k8s.io/kubernetes', versions.kubernetes);
+      const staged = stagingVersion(versions.kubernetes);
+      const replaces = stagingReplacements(goMod).map((m) => `\t${m} => ${m} ${staged}`);
+      return {
+        'go.mod':
+          'module patchbay.dev/labbins/podresources\n\ngo 1.26.0\n\nrequire (\n' +
+          `\tk8s.io/kubernetes ${versions.kubernetes}\n\tk8s.io/kubelet ${staged}\n)\n\n` +
+          `replace (\n${replaces.join('\n')}\n)\n`,
+        'main.go': podResourcesHarnessMain,
+      };
+    },
+  },
+};
+
 const whereaboutsModule = 'github.com/k8snetworkplumbingwg/whereabouts';
 
 /**
