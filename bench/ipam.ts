@@ -351,6 +351,8 @@ async function startDaemonProcess(kc: KubeConfig, f: NodeFixture, dir: string): 
     'patchbay-daemon',
     [
       process.execPath,
+      // e.g. BENCH_IPAM_DAEMON_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (NODE_OPTIONS refuses --cpu-prof)
+      ...(process.env.BENCH_IPAM_DAEMON_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean),
       '--import',
       tsx,
       join(repoRoot, 'src', 'daemon', 'main.ts'),
