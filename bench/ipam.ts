@@ -171,6 +171,30 @@ async function measureCpu<T>(
   return { value, cpMs: cp() - cp0, nodeMs: node() - node0 };
 }
 
+// ---- calibration -------------------------------------------------------------------------------------
+
+/**
+ * The machine's floor: the shim pointed at a socket that does not exist fails at once, so N of these at
+ * concurrency c measure only process start and exit, as scheduled on this (shared) machine right now.
+ */
+async function spawnFloor(shimDir: string, concurrency: number, n: number): Promise<number> {
+  const env = {
+    CNI_COMMAND: 'ADD',
+    CNI_CONTAINERID: 'floor',
+    CNI_NETNS: '/nonexistent',
+    CNI_IFNAME: 'net1',
+    CNI_PATH: shimDir,
+    PATCHBAY_SOCKET: join(shimDir, 'no-such-socket'),
+  };
+  const t = performance.now();
+  await inParallel(
+    Array.from({ length: n }, (_, i) => i),
+    concurrency,
+    () => runPluginProcess(join(shimDir, 'patchbay-ipam'), env, '{"cniVersion":"1.0.0","name":"n"}', 60_000),
+  );
+  return (n / (performance.now() - t)) * 1000;
+}
+
 // ---- storage -----------------------------------------------------------------------------------------
 
 const v4 = (a: string) => (ipaddr.parse(a).toByteArray() as number[]).reduce((n, b) => n * 256 + b, 0);
@@ -416,7 +440,7 @@ const pct = (xs: number[], p: number) => {
 };
 const rate = (r: LevelResult) => (r.ok / r.addWallMs) * 1000;
 
-function printReport(results: LevelResult[], skipped: string | undefined): void {
+function printReport(results: LevelResult[], floors: Map<number, number>, skipped: string | undefined): void {
   const load = loadavg()
     .map((l) => l.toFixed(2))
     .join(' ');
@@ -486,6 +510,9 @@ function printReport(results: LevelResult[], skipped: string | undefined): void 
       `  concurrency ${String(c).padStart(3)}: ${(rate(pb) / rate(wb)).toFixed(2)}x throughput, p99 ${(pct(wb.addMs, 99) / pct(pb.addMs, 99)).toFixed(2)}x lower  (${note})`,
     );
   }
+  console.log(
+    `process-start floor (${PER_LEVEL} shim runs that fail at once, same concurrency): ${LEVELS.map((c) => `${floors.get(c)?.toFixed(1)}/s at ${c}`).join(', ')}`,
+  );
   const at100 = (impl: ImplName) => results.find((r) => r.impl === impl && r.concurrency === 100);
   const pb100 = at100('patchbay');
   const wb100 = at100('whereabouts');
@@ -564,7 +591,9 @@ async function main(): Promise<void> {
     if (skipped) log(skipped);
 
     const results: LevelResult[] = [];
+    const floors = new Map<number, number>();
     for (const [li, c] of LEVELS.entries()) {
+      floors.set(c, await spawnFloor(f.shimDir, c, PER_LEVEL));
       // Alternating the order spreads any drift of the shared machine's load over both.
       const order = li % 2 === 0 ? impls : [...impls].reverse();
       for (const impl of order) {
@@ -574,7 +603,7 @@ async function main(): Promise<void> {
         results.push(r);
       }
     }
-    printReport(results, skipped);
+    printReport(results, floors, skipped);
   } finally {
     if (daemon) await stopProcess(daemon);
     await deleteNetns(netnsName);
