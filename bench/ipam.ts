@@ -16,6 +16,10 @@
  * CPU per allocation is counted too: the apiserver's and etcd's (the shared cost), and the node's (the plugin
  * processes, reaped by this process, plus Patchbay's daemon), from /proc.
  *
+ * Each level first measures the machine's floor: the shim started against a socket that does not exist (it
+ * exits at once), same count and concurrency. On a CPU-starved machine process start alone dominates, and the
+ * floor says how far each implementation is from it.
+ *
  * Checked for each level: duplicates among the addresses the plugins returned (all held at once), duplicates
  * in storage, successful ADDs whose address storage does not give to that container ("lost"), and storage
  * still held by the level's containers after the DELs ("leaked").
