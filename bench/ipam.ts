@@ -560,6 +560,22 @@ async function main(): Promise<void> {
       path: '/api/v1/namespaces',
       body: { metadata: { name: ns } },
     });
+    // Pods are refused until the controller-manager has made the namespace's default ServiceAccount.
+    await waitFor(
+      'the default ServiceAccount',
+      () =>
+        kubeRequest(kc, {
+          method: 'GET',
+          path: resourcePath({
+            group: '',
+            version: 'v1',
+            plural: 'serviceaccounts',
+            namespace: ns,
+            name: 'default',
+          }),
+        }).then(() => true),
+      { timeoutMs: 60_000 },
+    );
     f = await setUpNode(kc, bins, { prefix: PREFIX });
     // IPAM plugins never enter the netns: one real one stands for every sandbox's.
     const netns = await addNetns(netnsName);
