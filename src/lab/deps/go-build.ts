@@ -17,6 +17,16 @@ export async function upstreamGoMod(module: string, version: string): Promise<st
   return readFile(info.GoMod, 'utf8');
 }
 
+/** A module's source tree in the Go module cache (read-only), downloading it from the proxy when needed. */
+export async function upstreamModuleDir(module: string, version: string): Promise<string> {
+  const { stdout } = await run('go', ['mod', 'download', '-json', `${module}@${version}`], {
+    timeoutMs: 600_000,
+  });
+  const info = JSON.parse(stdout) as { Dir?: string; Error?: string };
+  if (!info.Dir) throw new Error(`go mod download ${module}@${version}: ${info.Error ?? 'no source'}`);
+  return info.Dir;
+}
+
 /** The wrapper sources are part of the cache key, so editing them rebuilds the program. */
 async function sourcesOf(program: GoProgram): Promise<Record<string, string>> {
   if (program.build.kind === 'wrapper') return program.build.files(upstreamGoMod);

@@ -1,5 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { upstreamModuleDir } from './go-build.ts';
 import { versions } from './versions.ts';
 
 /**
@@ -599,3 +601,45 @@ export const multusThin: GoProgram = {
     },
   },
 };
+
+const whereaboutsModule = 'github.com/k8snetworkplumbingwg/whereabouts';
+
+/**
+ * whereabouts, the cluster IPAM that bench/ipam.ts measures Patchbay against. Its go.mod has a replace
+ * directive, so `go install` refuses it; the wrapper module requires it (with the same replace) and its main
+ * package is upstream's cmd/whereabouts.go, copied verbatim from the module cache. Built on demand, not part
+ * of labPrograms.
+ */
+export const whereabouts: GoProgram = {
+  name: 'whereabouts',
+  version: versions.whereabouts,
+  binaries: ['whereabouts'],
+  linkerVars: {
+    [`${whereaboutsModule}/pkg/version.Version`]: versions.whereabouts,
+    [`${whereaboutsModule}/pkg/version.ReleaseStatus`]: 'released',
+  },
+  build: {
+    kind: 'wrapper',
+    output: 'whereabouts',
+    async files(upstreamGoMod) {
+      const goMod = await upstreamGoMod(whereaboutsModule, versions.whereabouts);
+      const replaces = [...goMod.matchAll(/^replace (.+)$/gm)].map((m) => `replace ${m[1]}`);
+      const dir = await upstreamModuleDir(whereaboutsModule, versions.whereabouts);
+      return {
+        'go.mod': `module patchbay.dev/labbins/whereabouts\n\ngo 1.26.0\n\nrequire ${whereaboutsModule} ${versions.whereabouts}\n\n${replaces.join('\n')}\n`,
+        'main.go': await readFile(join(dir, 'cmd', 'whereabouts.go'), 'utf8'),
+      };
+    },
+  },
+};
+
+/** whereabouts' CRDs (IPPool, OverlappingRangeIPReservation) as shipped in its module, YAML text each. */
+export async function whereaboutsCrds(): Promise<string[]> {
+  const dir = join(await upstreamModuleDir(whereaboutsModule, versions.whereabouts), 'doc', 'crds');
+  return Promise.all(
+    [
+      'whereabouts.cni.cncf.io_ippools.yaml',
+      'whereabouts.cni.cncf.io_overlappingrangeipreservations.yaml',
+    ].map((f) => readFile(join(dir, f), 'utf8')),
+  );
+}

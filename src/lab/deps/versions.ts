@@ -11,6 +11,11 @@ export const versions = {
   cni: 'v1.3.1',
   /** CNI reference plugins: Debian's 1.1.1 stop at spec 1.0.0; these speak 1.1.0 (GC, STATUS). */
   cniPlugins: 'v1.9.1',
+  /**
+   * whereabouts, the IPAM peer of bench/ipam.ts (built on demand). v0.8.0 is the newest release whose checksum
+   * the Go checksum database confirms here (the proxy serves v0.9.x, sum.golang.org answers 404 for it).
+   */
+  whereabouts: 'v0.8.0',
 } as const;
 
 /** Debian packages the lab's data plane and tooling need (a binary in each is checked before apt runs). */
