@@ -114,9 +114,11 @@ describe('fabric controller (real apiserver, real ovsdb-servers)', () => {
       return cm.data?.['1111'] === 'Ready' && cm.data['2222'] === 'Ready' ? cm.data : undefined;
     });
     assert.deepEqual(uplinks, { '1111': 'Ready', '2222': 'Ready' });
-    const net = await waitFor('blue Programmed', async () => {
+    // Programmed turns True with the first switch's commit; the message counts ports as the others commit.
+    const net = await waitFor('blue Programmed on both switch ports', async () => {
       const c = await conditionsOf(kc, 'networks', blue);
-      return c.get('Programmed')?.status === 'True' ? c : undefined;
+      const p = c.get('Programmed');
+      return p?.status === 'True' && /2 switch port/.test(p.message) ? c : undefined;
     });
     assert.match(net.get('Programmed')!.message, /2 switch port/);
   });
