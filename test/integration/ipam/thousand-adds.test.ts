@@ -32,6 +32,11 @@ import {
 
 const lab = testLab();
 const core = lab.kc.makeApiClient(CoreV1Api);
+/**
+ * The full run takes ~5 minutes on 2 cores (1000 netns, 2000 CNI calls through 4 daemon processes), too long
+ * for every `npm test`: it runs with `npm run test:ipam-1000` (or PATCHBAY_IPAM_PODS=N for another size).
+ */
+const RUN = process.env.PATCHBAY_IPAM_PODS !== undefined;
 const PODS = Number(process.env.PATCHBAY_IPAM_PODS ?? 1000);
 const NODES = 4;
 const nodes: NodeFixture[] = [];
@@ -69,6 +74,7 @@ async function mapLimit<T, R>(
 
 test(`${PODS} concurrent ADDs from ${NODES} daemons into one pool (a /22 for 1000) through shim + macvlan + patchbay-ipam`, {
   timeout: 600_000,
+  skip: RUN ? false : 'the 1000-ADD acceptance run is opt-in: npm run test:ipam-1000',
 }, async (t) => {
   const phase = (() => {
     let last = performance.now();
@@ -159,7 +165,10 @@ test(`${PODS} concurrent ADDs from ${NODES} daemons into one pool (a /22 for 100
       phase('pods and netns');
 
       // All at once: the daemons bound their own concurrency (16 CNI calls each), as a kubelet's runtime would.
-      const adds = await Promise.all(sandboxes.map((s, i) => shim(nodes[i % NODES]!, 'ADD', s)));
+      // 250 calls queue on each daemon, so the last ones wait long: give them the shim's own ADD timeout.
+      const adds = await Promise.all(
+        sandboxes.map((s, i) => shim(nodes[i % NODES]!, 'ADD', s, { timeoutMs: 300_000 })),
+      );
       phase('adds');
       const failed = adds.filter((a) => a.code !== 0);
       assert.equal(
@@ -203,7 +212,9 @@ test(`${PODS} concurrent ADDs from ${NODES} daemons into one pool (a /22 for 100
         writes += await daemonCounter(f, 'writes');
       }
 
-      const dels = await Promise.all(sandboxes.map((s, i) => shim(nodes[i % NODES]!, 'DEL', s)));
+      const dels = await Promise.all(
+        sandboxes.map((s, i) => shim(nodes[i % NODES]!, 'DEL', s, { timeoutMs: 120_000 })),
+      );
       phase('dels');
       assert.equal(dels.filter((d) => d.code !== 0).length, 0, 'every DEL succeeds');
       assert.deepEqual(await storedAllocations(lab.kc, poolName), [], 'all released after DEL');
