@@ -31,7 +31,10 @@ import {
   removeSandbox,
   type Sandbox,
   setUpNode,
+  bridgeTuningConf as sharedBridgeTuningConf,
+  macvlanConf as sharedMacvlanConf,
   shim,
+  staticConf,
 } from './helpers.ts';
 
 const lab = testLab();
@@ -58,44 +61,9 @@ after(async () => {
   await ignoreNotFound(core.deleteNamespace({ name: globalNs }));
 });
 
-function macvlanConf(name: string, master: string, subnet: string, cniVersion = '1.0.0') {
-  return {
-    cniVersion,
-    name,
-    type: 'macvlan',
-    master,
-    mode: 'bridge',
-    ipam: { type: 'host-local', dataDir: f.dataDir, ranges: [[{ subnet }]] },
-  };
-}
-
-const bridgeTuningConf = (name: string, subnet: string) => ({
-  cniVersion: '1.1.0',
-  name,
-  plugins: [
-    {
-      type: 'bridge',
-      bridge: 'pb-sec0',
-      ipam: { type: 'host-local', dataDir: f.dataDir, ranges: [[{ subnet }]] },
-    },
-    { type: 'tuning', capabilities: { mac: true } },
-  ],
-});
-
-const staticConf = (name: string) => ({
-  cniVersion: '1.0.0',
-  name,
-  plugins: [
-    {
-      type: 'macvlan',
-      master: 'nic2',
-      mode: 'bridge',
-      capabilities: { ips: true, mac: true },
-      ipam: { type: 'static' },
-    },
-    { type: 'sbr' },
-  ],
-});
+const macvlanConf = (name: string, master: string, subnet: string, cniVersion?: string) =>
+  sharedMacvlanConf(f, name, master, subnet, cniVersion);
+const bridgeTuningConf = (name: string, subnet: string) => sharedBridgeTuningConf(f, name, subnet);
 
 /** Runs `fn` with a sandbox (pod netns) that is removed afterwards. */
 async function withSandbox<T>(

@@ -370,3 +370,52 @@ export async function inventory(f: NodeFixture, podNetns: string[] = []) {
   out['daemon cache'] = (await filesUnder(f.cacheDir)).sort();
   return out;
 }
+
+// ---- delegate configs the daemon tests share (host-local state in the node fixture's data dir) ----------
+
+export function macvlanConf(
+  f: NodeFixture,
+  name: string,
+  master: string,
+  subnet: string,
+  cniVersion = '1.0.0',
+) {
+  return {
+    cniVersion,
+    name,
+    type: 'macvlan',
+    master,
+    mode: 'bridge',
+    ipam: { type: 'host-local', dataDir: f.dataDir, ranges: [[{ subnet }]] },
+  };
+}
+
+/** A bridge on the node's `pb-sec0` with tuning, for MACs through the `mac` capability. */
+export const bridgeTuningConf = (f: NodeFixture, name: string, subnet: string) => ({
+  cniVersion: '1.1.0',
+  name,
+  plugins: [
+    {
+      type: 'bridge',
+      bridge: 'pb-sec0',
+      ipam: { type: 'host-local', dataDir: f.dataDir, ranges: [[{ subnet }]] },
+    },
+    { type: 'tuning', capabilities: { mac: true } },
+  ],
+});
+
+/** macvlan on nic2 with static IPAM and sbr: IPs and MAC through capabilities. */
+export const staticConf = (name: string) => ({
+  cniVersion: '1.0.0',
+  name,
+  plugins: [
+    {
+      type: 'macvlan',
+      master: 'nic2',
+      mode: 'bridge',
+      capabilities: { ips: true, mac: true },
+      ipam: { type: 'static' },
+    },
+    { type: 'sbr' },
+  ],
+});

@@ -25,7 +25,10 @@ import {
   type Sandbox,
   type ShimRun,
   setUpNode,
+  bridgeTuningConf as sharedBridgeTuningConf,
+  macvlanConf as sharedMacvlanConf,
   shim,
+  staticConf,
 } from './helpers.ts';
 import { type MultusPeer, setUpMultus } from './multus.ts';
 
@@ -51,42 +54,9 @@ after(async () => {
 
 // ---- the networks ------------------------------------------------------------------------------------
 
-const macvlanConf = (name: string, master: string, subnet: string) => ({
-  cniVersion: '0.3.1',
-  name,
-  type: 'macvlan',
-  master,
-  mode: 'bridge',
-  ipam: { type: 'host-local', dataDir: f.dataDir, ranges: [[{ subnet }]] },
-});
-
-const bridgeTuningConf = (name: string, subnet: string) => ({
-  cniVersion: '1.1.0',
-  name,
-  plugins: [
-    {
-      type: 'bridge',
-      bridge: 'pb-sec0',
-      ipam: { type: 'host-local', dataDir: f.dataDir, ranges: [[{ subnet }]] },
-    },
-    { type: 'tuning', capabilities: { mac: true } },
-  ],
-});
-
-const staticConf = (name: string) => ({
-  cniVersion: '1.0.0',
-  name,
-  plugins: [
-    {
-      type: 'macvlan',
-      master: 'nic2',
-      mode: 'bridge',
-      capabilities: { ips: true, mac: true },
-      ipam: { type: 'static' },
-    },
-    { type: 'sbr' },
-  ],
-});
+const macvlanConf = (name: string, master: string, subnet: string) =>
+  sharedMacvlanConf(f, name, master, subnet, '0.3.1');
+const bridgeTuningConf = (name: string, subnet: string) => sharedBridgeTuningConf(f, name, subnet);
 
 /** Subnets host-local allocates from: their addresses are runtime-dependent (compared by shape). */
 const DYNAMIC = ['10.77.0.', '10.78.0.', '10.79.0.'];
