@@ -12,6 +12,7 @@
  * - NICs may be named by role: spec.links[].nic may be a role, resolved through spec.roles (hand-written, wins)
  *   and then the daemon's role map (role -> kernel name).
  */
+import { type ConditionInput, mergeConditions } from '../../api/conditions.ts';
 import type { Condition } from '../../api/kube-types.ts';
 import type { NodeTopologySpec, NodeTopologyStatus, ObservedLink } from '../../api/node-topology.ts';
 import type { LldpNeighbor } from './lldp-neighbors.ts';
@@ -230,37 +231,10 @@ export function buildTopologyReport(input: ReportInput): TopologyReport {
   ];
   const status: NodeTopologyStatus = {
     links: sorted,
-    conditions: mergeConditions(input.previousConditions, conditions, input.generation, now),
+    conditions: mergeConditions(input.previousConditions, conditions, input.generation, now, {
+      onlyThese: true,
+    }),
   };
   if (input.generation !== undefined) status.observedGeneration = input.generation;
   return { status, problems, stale };
-}
-
-export interface ConditionInput {
-  type: string;
-  status: 'True' | 'False' | 'Unknown';
-  reason: string;
-  message: string;
-}
-
-/** lastTransitionTime moves only when a condition's status flips. Only our three types are returned. */
-export function mergeConditions(
-  current: readonly Condition[] | undefined,
-  next: readonly ConditionInput[],
-  generation: number | undefined,
-  now: string,
-): Condition[] {
-  const byType = new Map((current ?? []).map((c) => [c.type, c]));
-  return next.map((n) => {
-    const old = byType.get(n.type);
-    const c: Condition = {
-      type: n.type,
-      status: n.status,
-      reason: n.reason,
-      message: n.message.length > 4_000 ? `${n.message.slice(0, 4_000)}...` : n.message,
-      lastTransitionTime: old !== undefined && old.status === n.status ? old.lastTransitionTime : now,
-    };
-    if (generation !== undefined) c.observedGeneration = generation;
-    return c;
-  });
 }
