@@ -4,7 +4,7 @@
  * network namespaces that are always removed.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureGoProgram } from '../../../src/lab/deps/go-build.ts';
 import { cniPlugins, shim } from '../../../src/lab/deps/go-modules.ts';
@@ -77,8 +77,13 @@ export async function deleteNetns(name: string): Promise<void> {
 
 /** Namespaces a crashed earlier run left behind: ours by prefix, and only those no live run owns. */
 export async function sweepNetns(prefix: string): Promise<void> {
-  for (const ns of await netnsList())
-    if (ns.startsWith(prefix) && !(await inUseByLiveRun(ns))) await deleteNetns(ns);
+  const present = await netnsList();
+  for (const ns of present) if (ns.startsWith(prefix) && !(await inUseByLiveRun(ns))) await deleteNetns(ns);
+  // Owner records of namespaces that are gone (removed by the code under test, or a run killed midway).
+  const records = await readdir(OWNERS_DIR).catch(() => [] as string[]);
+  for (const name of records)
+    if (name.startsWith(prefix) && !present.includes(name) && !(await inUseByLiveRun(name)))
+      await rm(join(OWNERS_DIR, name), { force: true });
 }
 
 /** Runs `fn` with fresh namespaces that are deleted afterwards, whatever happens. */
