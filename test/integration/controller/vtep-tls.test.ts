@@ -24,6 +24,7 @@ import {
   type TestPki,
 } from '../../helpers/ovsdb-server.ts';
 import { testLab } from '../../helpers/test-lab.ts';
+import { type Rows, readVtepBindingsBySwitch, setOf } from '../fabric/fabric-lab.ts';
 import {
   conditionsOf,
   createPod,
@@ -36,11 +37,6 @@ import {
 
 const { kc } = testLab();
 const ports = ['p1', 'p2', 'p3'];
-type Rows = { rows: Record<string, unknown>[] }[];
-const setOf = (v: unknown): unknown[] => {
-  const x = v as [string, unknown];
-  return Array.isArray(x) && x[0] === 'set' ? (x[1] as unknown[]) : [v];
-};
 
 /** A vtep database: the named Physical_Switches, each with ports p1..p3 (extra rows first). */
 function vtepSeed(
@@ -70,27 +66,7 @@ function vtepSeed(
   return ops;
 }
 
-/** Physical_Switch -> port -> "vlan:tunnel_key", straight from the server (over its unix socket). */
-async function bindings(server: TestOvsdbServer): Promise<Record<string, Record<string, string[]>>> {
-  const [ps, pp, ls] = (await server.peerTransact([
-    { op: 'select', table: 'Physical_Switch', where: [], columns: ['name', 'ports'] },
-    { op: 'select', table: 'Physical_Port', where: [], columns: ['_uuid', 'name', 'vlan_bindings'] },
-    { op: 'select', table: 'Logical_Switch', where: [], columns: ['_uuid', 'tunnel_key'] },
-  ])) as Rows;
-  const key = new Map(ls!.rows.map((r) => [(r._uuid as [string, string])[1], String(r.tunnel_key)]));
-  const port = new Map(pp!.rows.map((r) => [(r._uuid as [string, string])[1], r]));
-  const out: Record<string, Record<string, string[]>> = {};
-  for (const s of ps!.rows) {
-    const byPort: Record<string, string[]> = {};
-    for (const u of setOf(s.ports) as [string, string][]) {
-      const row = port.get(u[1])!;
-      const map = (row.vlan_bindings as ['map', [number, ['uuid', string]][]])[1];
-      byPort[row.name as string] = map.map(([vlan, [, l]]) => `${vlan}:${key.get(l)}`).sort();
-    }
-    out[s.name as string] = Object.fromEntries(Object.entries(byPort).sort(([a], [b]) => a.localeCompare(b)));
-  }
-  return out;
-}
+const bindings = readVtepBindingsBySwitch;
 
 /** The tunnel IPs in the flood list (Mcast_Macs_Remote unknown-dst) of the VNI. */
 async function floodList(server: TestOvsdbServer, vni: number): Promise<string[]> {

@@ -120,6 +120,39 @@ export async function readVtepBindings(sw: LabSwitch): Promise<Record<string, st
   return out;
 }
 
+/** Rows of each operation of a `select` transaction, as the server answers them. */
+export type Rows = { rows: Record<string, unknown>[] }[];
+
+/** The members of an OVSDB set value (a one-member set comes as the bare value). */
+export const setOf = (v: unknown): unknown[] => {
+  const x = v as [string, unknown];
+  return Array.isArray(x) && x[0] === 'set' ? (x[1] as unknown[]) : [v];
+};
+
+/** Physical_Switch -> port -> "vlan:tunnel_key", straight from a vtep server (over its unix socket). */
+export async function readVtepBindingsBySwitch(
+  server: TestOvsdbServer,
+): Promise<Record<string, Record<string, string[]>>> {
+  const [ps, pp, ls] = (await server.peerTransact([
+    { op: 'select', table: 'Physical_Switch', where: [], columns: ['name', 'ports'] },
+    { op: 'select', table: 'Physical_Port', where: [], columns: ['_uuid', 'name', 'vlan_bindings'] },
+    { op: 'select', table: 'Logical_Switch', where: [], columns: ['_uuid', 'tunnel_key'] },
+  ])) as Rows;
+  const key = new Map(ls!.rows.map((r) => [(r._uuid as [string, string])[1], String(r.tunnel_key)]));
+  const port = new Map(pp!.rows.map((r) => [(r._uuid as [string, string])[1], r]));
+  const out: Record<string, Record<string, string[]>> = {};
+  for (const s of ps!.rows) {
+    const byPort: Record<string, string[]> = {};
+    for (const u of setOf(s.ports) as [string, string][]) {
+      const row = port.get(u[1])!;
+      const map = (row.vlan_bindings as ['map', [number, ['uuid', string]][]])[1];
+      byPort[row.name as string] = map.map(([vlan, [, l]]) => `${vlan}:${key.get(l)}`).sort();
+    }
+    out[s.name as string] = Object.fromEntries(Object.entries(byPort).sort(([a], [b]) => a.localeCompare(b)));
+  }
+  return out;
+}
+
 /** A stand-in for the controller's loop over the pure core: desired state, hold-down bookkeeping, one sync. */
 export class TestReconciler {
   lastUsed = new Map<string, number>();

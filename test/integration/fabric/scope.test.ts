@@ -10,19 +10,12 @@ import { OvsdbVtepDriver } from '../../../src/fabric/drivers/ovsdb-vtep.ts';
 import type { FabricNetwork, NodeCabling, SwitchTarget } from '../../../src/fabric/model.ts';
 import { disposeOvsdbServer, startOvsdbServer, type TestOvsdbServer } from '../../helpers/ovsdb-server.ts';
 import { pod } from '../../unit/fabric/seed-model.ts';
-import { TestReconciler } from './fabric-lab.ts';
+import { type Rows, readVtepBindingsBySwitch, setOf, TestReconciler } from './fabric-lab.ts';
 
 const PARK = 4094;
 const blue: FabricNetwork = { name: 'blue', vni: 1111, vlan: 101, uplinks: ['nic1'] };
 const cabling = (ports: [string, string][]): NodeCabling[] =>
   ports.map(([node, port]) => ({ node, nics: { nic1: { switch: 'sw1', port } } }));
-
-type Rows = { rows: Record<string, unknown>[] }[];
-const setOf = (v: unknown): unknown[] => {
-  const x = v as [string, unknown];
-  if (Array.isArray(x) && x[0] === 'set') return x[1] as unknown[];
-  return [v];
-};
 
 describe('Switch.spec.bridge (ovsdb-vswitch): only that bridge is managed', () => {
   let server: TestOvsdbServer;
@@ -131,27 +124,7 @@ describe('Switch.spec.physicalSwitch (ovsdb-vtep): only that Physical_Switch is 
   let server: TestOvsdbServer;
   const drivers: OvsdbVtepDriver[] = [];
 
-  /** physical switch -> port -> "vlan:tunnel_key", straight from the server. */
-  const bindings = async (): Promise<Record<string, Record<string, string[]>>> => {
-    const [ps, pp, ls] = (await server.peerTransact([
-      { op: 'select', table: 'Physical_Switch', where: [], columns: ['name', 'ports'] },
-      { op: 'select', table: 'Physical_Port', where: [], columns: ['_uuid', 'name', 'vlan_bindings'] },
-      { op: 'select', table: 'Logical_Switch', where: [], columns: ['_uuid', 'tunnel_key'] },
-    ])) as Rows;
-    const key = new Map(ls!.rows.map((r) => [(r._uuid as [string, string])[1], String(r.tunnel_key)]));
-    const port = new Map(pp!.rows.map((r) => [(r._uuid as [string, string])[1], r]));
-    const out: Record<string, Record<string, string[]>> = {};
-    for (const s of ps!.rows) {
-      const ports: Record<string, string[]> = {};
-      for (const u of setOf(s.ports) as [string, string][]) {
-        const row = port.get(u[1])!;
-        const map = (row.vlan_bindings as ['map', [number, ['uuid', string]][]])[1];
-        ports[row.name as string] = map.map(([vlan, [, ls]]) => `${vlan}:${key.get(ls)}`).sort();
-      }
-      out[s.name as string] = ports;
-    }
-    return out;
-  };
+  const bindings = () => readVtepBindingsBySwitch(server);
 
   before(async () => {
     server = await startOvsdbServer({ schema: 'vtep' });
