@@ -25,6 +25,7 @@ import { disposeOvsdbServer } from '../../helpers/ovsdb-server.ts';
 import { testLab } from '../../helpers/test-lab.ts';
 import { type LabSwitch, readTrunks, startLabSwitch } from '../fabric/fabric-lab.ts';
 import {
+  createNad,
   createPod,
   inventory,
   type NodeFixture,
@@ -62,28 +63,8 @@ async function setUplinks(data: Record<string, string>): Promise<void> {
   });
 }
 
-async function createNadWith(
-  ns: string,
-  name: string,
-  config: object,
-  annotations: Record<string, string> = {},
-): Promise<void> {
-  await kubeRequest(lab.kc, {
-    method: 'POST',
-    path: resourcePath({
-      group: 'k8s.cni.cncf.io',
-      version: 'v1',
-      plural: 'network-attachment-definitions',
-      namespace: ns,
-    }),
-    body: {
-      apiVersion: 'k8s.cni.cncf.io/v1',
-      kind: 'NetworkAttachmentDefinition',
-      metadata: { name, namespace: ns, annotations },
-      spec: { config: JSON.stringify(config) },
-    },
-  });
-}
+const createNadWith = (ns: string, name: string, config: object, annotations?: Record<string, string>) =>
+  createNad(lab.kc, ns, name, config, annotations);
 
 const macvlan = (name: string, subnet: string, extra: object = {}) => ({
   cniVersion: '1.0.0',

@@ -260,7 +260,13 @@ export async function cnitool(
 
 // ---- the cluster -------------------------------------------------------------------------------------
 
-export async function createNad(kc: KubeConfig, namespace: string, name: string, config: object | string) {
+export async function createNad(
+  kc: KubeConfig,
+  namespace: string,
+  name: string,
+  config: object | string,
+  annotations: Record<string, string> = {},
+) {
   await kubeRequest(kc, {
     method: 'POST',
     path: resourcePath({
@@ -272,7 +278,7 @@ export async function createNad(kc: KubeConfig, namespace: string, name: string,
     body: {
       apiVersion: 'k8s.cni.cncf.io/v1',
       kind: 'NetworkAttachmentDefinition',
-      metadata: { name, namespace },
+      metadata: { name, namespace, annotations },
       spec: { config: typeof config === 'string' ? config : JSON.stringify(config) },
     },
   });

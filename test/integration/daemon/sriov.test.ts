@@ -15,7 +15,6 @@ import { after, before, describe, it } from 'node:test';
 import { parseNetworkStatus } from '../../../src/api/network-status.ts';
 import { cniDeviceInfoPath, dpDeviceInfoPath } from '../../../src/daemon/device/device-info.ts';
 import { PodResourcesClient } from '../../../src/daemon/device/podresources.ts';
-import { kubeRequest, resourcePath } from '../../../src/kube/request.ts';
 import { ensureGoProgram } from '../../../src/lab/deps/go-build.ts';
 import { podResourcesHarness } from '../../../src/lab/deps/go-modules.ts';
 import { run } from '../../../src/lab/exec.ts';
@@ -23,6 +22,7 @@ import { cacheDir } from '../../../src/lab/paths.ts';
 import { withNamespace } from '../../helpers/namespace.ts';
 import { testLab } from '../../helpers/test-lab.ts';
 import {
+  createNad,
   createPod,
   getPod,
   inventory,
@@ -132,31 +132,21 @@ const startDaemon = (o: { socket: string; checkpoint: string }) =>
   });
 
 async function createSriovNad(ns: string, name: string, master: string, address: string) {
-  await kubeRequest(lab.kc, {
-    method: 'POST',
-    path: resourcePath({
-      group: 'k8s.cni.cncf.io',
-      version: 'v1',
-      plural: 'network-attachment-definitions',
-      namespace: ns,
-    }),
-    body: {
-      apiVersion: 'k8s.cni.cncf.io/v1',
-      kind: 'NetworkAttachmentDefinition',
-      metadata: { name, namespace: ns, annotations: { 'k8s.v1.cni.cncf.io/resourceName': RESOURCE } },
-      spec: {
-        config: JSON.stringify({
-          cniVersion: '1.0.0',
-          name,
-          type: 'recording-macvlan',
-          master,
-          mode: 'bridge',
-          capabilities: { deviceID: true, CNIDeviceInfoFile: true },
-          ipam: { type: 'static', addresses: [{ address }] },
-        }),
-      },
+  await createNad(
+    lab.kc,
+    ns,
+    name,
+    {
+      cniVersion: '1.0.0',
+      name,
+      type: 'recording-macvlan',
+      master,
+      mode: 'bridge',
+      capabilities: { deviceID: true, CNIDeviceInfoFile: true },
+      ipam: { type: 'static', addresses: [{ address }] },
     },
-  });
+    { 'k8s.v1.cni.cncf.io/resourceName': RESOURCE },
+  );
 }
 
 async function recorded(verb: string, s: Sandbox, ifname: string) {
