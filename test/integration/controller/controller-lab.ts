@@ -89,24 +89,34 @@ export async function createSeed(
     [names.networks.green, 2222, 102, 'nic2'],
     [names.networks.red, 3333, 103, 'nic2'],
   ];
-  for (const [name, vni, vlan, nic] of nets) {
-    await kubeRequest(kc, {
-      method: 'POST',
-      path: pb('networks'),
-      body: {
-        apiVersion: 'patchbay.dev/v1alpha1',
-        kind: 'Network',
-        metadata: { name },
-        spec: {
-          vni,
-          vlan: { id: vlan },
-          attachment: { type: 'ovs' },
-          uplinks: [{ nic }],
-          namespaceSelector: { matchLabels: { 'patchbay-test': names.suffix } },
-        },
+  for (const [name, vni, vlan, nic] of nets) await createSeedNetwork(kc, names, name, vni, { id: vlan }, nic);
+}
+
+/** An `ovs` Network on one uplink NIC, usable from the seed's test namespaces. */
+export async function createSeedNetwork(
+  kc: KubeConfig,
+  names: SeedNames,
+  name: string,
+  vni: number,
+  vlan: Record<string, unknown>,
+  nic = 'nic1',
+): Promise<void> {
+  await kubeRequest(kc, {
+    method: 'POST',
+    path: pb('networks'),
+    body: {
+      apiVersion: 'patchbay.dev/v1alpha1',
+      kind: 'Network',
+      metadata: { name },
+      spec: {
+        vni,
+        vlan,
+        attachment: { type: 'ovs' },
+        uplinks: [{ nic }],
+        namespaceSelector: { matchLabels: { 'patchbay-test': names.suffix } },
       },
-    });
-  }
+    },
+  });
 }
 
 export async function disposeSeed(kc: KubeConfig, names: SeedNames): Promise<void> {

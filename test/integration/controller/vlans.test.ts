@@ -18,6 +18,7 @@ import {
   conditionsOf,
   createPod,
   createSeed,
+  createSeedNetwork,
   disposeSeed,
   pb,
   type SeedNames,
@@ -49,23 +50,8 @@ describe('link VLANs: auto allocation and static conflicts (controller, real api
       autoVlanRange: { min: 101, max: 200 },
       log: (l) => logs.push(`${Date.now() % 100_000} ${l}`),
     });
-  const createNetwork = async (name: string, vni: number, vlan: Record<string, unknown>) =>
-    kubeRequest(kc, {
-      method: 'POST',
-      path: pb('networks'),
-      body: {
-        apiVersion: 'patchbay.dev/v1alpha1',
-        kind: 'Network',
-        metadata: { name },
-        spec: {
-          vni,
-          vlan,
-          attachment: { type: 'ovs' },
-          uplinks: [{ nic: 'nic1' }],
-          namespaceSelector: { matchLabels: { 'patchbay-test': names.suffix } },
-        },
-      },
-    });
+  const createNetwork = (name: string, vni: number, vlan: Record<string, unknown>) =>
+    createSeedNetwork(kc, names, name, vni, vlan);
   const statusVlan = async (name: string) =>
     (await kubeRequest<{ status?: { vlan?: number } }>(kc, { method: 'GET', path: pb('networks', name) }))
       .status?.vlan;
