@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 
 function isFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -24,4 +24,16 @@ export async function freePortRun(from: number, count = 5, span = 3000): Promise
     if (ok) return base;
   }
   throw new Error(`no ${count} consecutive free ports in ${from}..${from + span}`);
+}
+
+/** A free loopback port the kernel picks (free now: a caller binds it soon after). */
+export function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
 }

@@ -10,6 +10,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isRunning, type ProcessRecord, startDaemon, stopProcess } from '../../src/lab/process.ts';
+import { freeLoopbackPort } from '../../src/util/free-ports.ts';
 import { waitFor } from '../../src/util/wait.ts';
 
 export const schemaPaths = {
@@ -47,16 +48,7 @@ process.once('exit', () => {
 });
 
 /** A free loopback port. The tiny window before ovsdb-server binds it is acceptable in tests. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export const freePort = freeLoopbackPort;
 
 interface ToolResult {
   stdout: string;

@@ -10,7 +10,6 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { type AddressInfo, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -19,6 +18,7 @@ import { defaultParkingVlan } from '../../fabric/drivers/ovsdb-vswitch.ts';
 import { applyObject } from '../../kube/apply.ts';
 import { ignoreNotFound } from '../../kube/errors.ts';
 import { kubeRequest } from '../../kube/request.ts';
+import { freeLoopbackPort } from '../../util/free-ports.ts';
 import { ensureGoProgram, type Progress } from '../deps/go-build.ts';
 import { ovsPlugin } from '../deps/go-modules.ts';
 import { run } from '../exec.ts';
@@ -154,7 +154,7 @@ export class LabFabric {
       ? (JSON.parse(await readFile(this.stateFile, 'utf8')) as FabricState)
       : undefined;
     const ports: Record<string, number> = { ...saved?.ports };
-    for (const sw of this.o.topology.switches) ports[sw.name] ??= await freePort();
+    for (const sw of this.o.topology.switches) ports[sw.name] ??= await freeLoopbackPort(); // kept in fabric.json: endpoints stay put across restarts
     const state = { topology: this.o.topology, ports };
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     await writeFile(this.stateFile, `${JSON.stringify(state, null, 2)}\n`);
@@ -426,18 +426,6 @@ export class LabFabric {
         }),
       );
   }
-}
-
-/** A free loopback port (kept in fabric.json, so the Switch endpoints stay put across restarts). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** A saved fabric (its topology), for `lab down` and `lab status` of a lab brought up with --topology. */

@@ -20,6 +20,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
+import { freeLoopbackPort } from '../../util/free-ports.ts';
 import { waitFor } from '../../util/wait.ts';
 import { run } from '../exec.ts';
 import { deleteNetns, ensureNetns, netnsPath } from '../node-emulator/netns.ts';
@@ -74,17 +75,6 @@ const stateFile = (dir: string) => join(dir, 'vtep-switch.json');
 /** The environment every OVS tool of this switch runs with: its own directories, never the system's. */
 export function ovsEnv(dir: string): NodeJS.ProcessEnv {
   return { ...process.env, OVS_RUNDIR: dir, OVS_LOGDIR: dir, OVS_DBDIR: dir, OVS_SYSCONFDIR: dir };
-}
-
-async function freeLoopbackPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 function canConnect(port: number): Promise<boolean> {
